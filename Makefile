@@ -1,0 +1,59 @@
+# Two commands matter: `make course` (run the whole course locally) and `make test`.
+# Both set up what they need: the virtual environment, the Python packages, and the
+# MariaDB / PostgreSQL / Redis server binaries the local cloud runs (apt, when root or sudo).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NOTEBOOKS ?=
+ARGS ?=
+
+.PHONY: setup course test lint format bench up down status clean
+
+setup: $(STAMP) engines
+
+$(PY):
+	@scripts/bootstrap-venv.sh $(PYTHON) $(VENV)
+
+$(STAMP): $(PY) requirements.txt pyproject.toml
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -e .
+	@touch $(STAMP)
+
+.PHONY: engines
+engines: $(STAMP)
+	@$(PY) -m helpers.localcloud install-engines
+
+# Run notebooks with papermill into build/executed/ (all by default; NOTEBOOKS="00 16" for some).
+course: setup
+	$(PY) -m helpers.runner $(NOTEBOOKS) $(ARGS)
+
+test: setup lint
+	$(PY) -m pytest tests
+	$(PY) -m helpers.runner --output-dir build/test-executed
+	$(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
+		--nbval-sanitize-with tests/sanitize.cfg notebooks/
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: setup
+	$(PY) -m benchmarks
+
+up: setup
+	$(PY) -m helpers.localcloud up
+
+down:
+	@test -x $(PY) && $(PY) -m helpers.localcloud down || true
+
+status:
+	$(PY) -m helpers.localcloud status
+
+clean: down
+	rm -rf build .localcloud

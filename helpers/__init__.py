@@ -1,0 +1,19 @@
+"""The course's helpers: one module per AWS service, plus the lab, naming and teardown.
+
+Start every notebook with `lab = helpers.connect(BACKEND, region=REGION, run_id=RUN_ID)`.
+"""
+
+from . import cleanup, cloudwatch, costs, dynamodb, naming, preflight, waiting
+from .lab import Lab, connect
+
+__all__ = [
+    "Lab",
+    "cleanup",
+    "cloudwatch",
+    "connect",
+    "costs",
+    "dynamodb",
+    "naming",
+    "preflight",
+    "waiting",
+]

@@ -1,0 +1,143 @@
+"""Teardown: find course resources by tag and name, delete them in reverse dependency order.
+
+Each service helper registers a `ResourceKind`: how to list the course's resources of that
+kind and how to delete one. `teardown` asks every kind, deletes the most dependent layers
+first (routing before compute before databases before networking and IAM), treats NotFound
+as done, and prints what happened. Nothing depends on Python variables from earlier cells,
+so it works after a kernel restart and is safe to run twice.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from .report import text_table
+
+if TYPE_CHECKING:
+    from .lab import Lab
+
+# Modules whose import registers resource kinds; each service helper adds itself here.
+SERVICE_MODULES = ["helpers.dynamodb"]
+
+# Layers: teardown deletes from the highest layer down. Later kinds pick the layer that
+# matches what they depend on (an API before the Lambda it calls, before the database).
+LAYER_ROUTING = 90  # API Gateway, load balancers, listeners
+LAYER_COMPUTE = 70  # Lambda functions, ECS services and tasks, event source mappings
+LAYER_DATA = 50  # DynamoDB tables, databases, proxies, caches, secrets, log groups
+LAYER_IMAGES = 30  # ECR repositories
+LAYER_FOUNDATION = 10  # security groups, subnet groups, IAM roles
+
+_NOT_FOUND_MARKERS = ("NotFound", "NoSuchEntity", "NoSuch", "DoesNotExist")
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One course resource found in the backend."""
+
+    kind: str
+    identifier: str
+    pattern: str
+    run_id: str
+    detail: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def row(self) -> dict[str, str]:
+        """A table row for status and teardown reports."""
+        return {
+            "kind": self.kind,
+            "id": self.identifier,
+            "pattern": self.pattern,
+            "run_id": self.run_id,
+        }
+
+
+@dataclass(frozen=True)
+class ResourceKind:
+    """How to find and delete one type of resource."""
+
+    name: str
+    layer: int
+    find: Callable[[Lab], Iterable[Resource]]
+    delete: Callable[[Lab, Resource], None]
+
+
+KINDS: dict[str, ResourceKind] = {}
+
+
+def register(kind: ResourceKind) -> ResourceKind:
+    """Add (or replace) a resource kind that teardown knows about."""
+    KINDS[kind.name] = kind
+    return kind
+
+
+def is_not_found(error: Exception) -> bool:
+    """True if an AWS error means 'it is already gone'."""
+    if not isinstance(error, ClientError):
+        return False
+    code = error.response.get("Error", {}).get("Code", "")
+    return any(marker in code for marker in _NOT_FOUND_MARKERS) or code == "404"
+
+
+def find_resources(
+    lab: Lab, pattern: str | None = None, *, all_runs: bool = False
+) -> list[Resource]:
+    """Course resources of this run (or of every run), optionally of one pattern only."""
+    _load_kinds()
+    found: list[Resource] = []
+    for kind in sorted(KINDS.values(), key=lambda k: -k.layer):
+        for resource in kind.find(lab):
+            if not all_runs and resource.run_id != lab.run_id:
+                continue
+            if pattern is not None and resource.pattern != pattern:
+                continue
+            found.append(resource)
+    return found
+
+
+def teardown(
+    lab: Lab, pattern: str | None = None, *, all_runs: bool = False, quiet: bool = False
+) -> list[dict[str, str]]:
+    """Delete course resources, most dependent first; print and return what happened."""
+    rows: list[dict[str, str]] = []
+    failures: list[str] = []
+    for resource in find_resources(lab, pattern, all_runs=all_runs):
+        status = _delete(lab, resource)
+        rows.append({**resource.row(), "result": status})
+        if status.startswith("failed"):
+            failures.append(f"{resource.kind} {resource.identifier}: {status}")
+        else:
+            lab.ledger.record(resource.kind, resource.identifier, resource.pattern, "deleted")
+    if not quiet:
+        scope = f"pattern {pattern}" if pattern else "all patterns"
+        runs = "every run" if all_runs else f"run {lab.run_id}"
+        print(f"teardown ({lab.backend}, {scope}, {runs}):")
+        print(
+            text_table(rows, ["kind", "id", "pattern", "result"]) if rows else "nothing to delete"
+        )
+    if failures:
+        raise RuntimeError(
+            "teardown could not delete everything (re-run it to retry what is left):\n  "
+            + "\n  ".join(failures)
+        )
+    return rows
+
+
+def _delete(lab: Lab, resource: Resource) -> str:
+    """Delete one resource; NotFound counts as done."""
+    try:
+        KINDS[resource.kind].delete(lab, resource)
+    except Exception as error:
+        if is_not_found(error):
+            return "already gone"
+        return f"failed: {error}"
+    return "deleted"
+
+
+def _load_kinds() -> None:
+    """Import the service helper modules so that their kinds are registered."""
+    for module in SERVICE_MODULES:
+        importlib.import_module(module)

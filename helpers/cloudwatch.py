@@ -1,0 +1,107 @@
+"""CloudWatch metrics for notebooks: put custom metrics, read series as DataFrames, chart them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from .lab import Lab
+
+_MAX_VALUES_PER_DATUM = 150  # PutMetricData's limit for Values/Counts
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric series and the statistic to read from it."""
+
+    namespace: str
+    name: str
+    stat: str = "Average"
+    dimensions: Mapping[str, str] = field(default_factory=dict)
+    label: str | None = None
+
+    def query(self, query_id: str, period: int) -> dict[str, Any]:
+        """This metric as one GetMetricData query."""
+        return {
+            "Id": query_id,
+            "Label": self.label or f"{self.name} {self.stat}",
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": self.namespace,
+                    "MetricName": self.name,
+                    "Dimensions": [{"Name": k, "Value": v} for k, v in self.dimensions.items()],
+                },
+                "Period": period,
+                "Stat": self.stat,
+            },
+        }
+
+
+def put_values(
+    lab: Lab,
+    namespace: str,
+    name: str,
+    values: Sequence[float],
+    *,
+    dimensions: Mapping[str, str] | None = None,
+    unit: str = "None",
+    timestamp: dt.datetime | None = None,
+) -> None:
+    """Publish raw values (so percentiles work), in as few PutMetricData calls as allowed."""
+    client = lab.client("cloudwatch")
+    when = timestamp or dt.datetime.now(dt.UTC)
+    dims = [{"Name": k, "Value": v} for k, v in (dimensions or {}).items()]
+    for start in range(0, len(values), _MAX_VALUES_PER_DATUM):
+        chunk = [float(v) for v in values[start : start + _MAX_VALUES_PER_DATUM]]
+        client.put_metric_data(
+            Namespace=namespace,
+            MetricData=[
+                {
+                    "MetricName": name,
+                    "Dimensions": dims,
+                    "Values": chunk,
+                    "Unit": unit,
+                    "Timestamp": when,
+                }
+            ],
+        )
+
+
+def metrics_frame(
+    lab: Lab,
+    metrics: Sequence[Metric],
+    *,
+    minutes: int = 15,
+    period: int = 60,
+    end: dt.datetime | None = None,
+) -> pd.DataFrame:
+    """Read metrics with one GetMetricData call: a DataFrame, time index, one column per label."""
+    end = end or dt.datetime.now(dt.UTC)
+    start = end - dt.timedelta(minutes=minutes)
+    queries = [m.query(f"m{i}", period) for i, m in enumerate(metrics)]
+    response = lab.client("cloudwatch").get_metric_data(
+        MetricDataQueries=queries, StartTime=start, EndTime=end, ScanBy="TimestampAscending"
+    )
+    columns = {
+        result["Label"]: pd.Series(result["Values"], index=pd.DatetimeIndex(result["Timestamps"]))
+        for result in response["MetricDataResults"]
+    }
+    frame = pd.DataFrame(columns).sort_index()
+    frame.index.name = "time (UTC)"
+    return frame
+
+
+def plot(frame: pd.DataFrame, *, title: str, ylabel: str, kind: str = "line") -> Any:
+    """Chart a metrics DataFrame; returns the matplotlib Axes."""
+    import matplotlib.pyplot as plt
+
+    axes = frame.plot(kind=kind, marker="o" if kind == "line" else None, figsize=(8, 3.5))
+    axes.set_title(title)
+    axes.set_ylabel(ylabel)
+    axes.grid(alpha=0.3)
+    plt.tight_layout()
+    return axes

@@ -1,0 +1,97 @@
+"""What a notebook costs on AWS: a price list (us-east-1) and per-pattern estimates.
+
+Prices are public list prices gathered for the course (see the course's AWS facts); they
+change, so every estimate says it is an estimate. The local backend costs nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Price:
+    """A unit price in US dollars."""
+
+    usd: float
+    unit: str
+    note: str = ""
+
+
+PRICES: dict[str, Price] = {
+    "aurora_acu_hour": Price(0.12, "ACU-hour", "Aurora Serverless v2, Aurora Standard"),
+    "rds_proxy_acu_hour": Price(0.015, "ACU-hour", "RDS Proxy on Serverless v2, 8 ACU minimum"),
+    "elasticache_valkey_gb_hour": Price(0.084, "GB-hour", "Valkey Serverless, 100 MB minimum"),
+    "fargate_vcpu_hour": Price(0.04048, "vCPU-hour", "Linux/x86, per second, 1 min minimum"),
+    "fargate_gb_hour": Price(0.004445, "GB-hour", "Linux/x86"),
+    "alb_hour": Price(0.0225, "ALB-hour", "plus LCU-hours"),
+    "alb_lcu_hour": Price(0.008, "LCU-hour"),
+    "lambda_million_requests": Price(0.20, "1M requests", "free tier: 1M requests/month"),
+    "lambda_gb_second": Price(0.0000166667, "GB-second", "x86; free tier: 400,000 GB-s/month"),
+    "http_api_million_requests": Price(1.00, "1M requests"),
+    "ecr_gb_month": Price(0.10, "GB-month"),
+    "nat_gateway_hour": Price(0.045, "hour", "plus $0.045 per GB processed"),
+    "public_ipv4_hour": Price(0.005, "IP-hour"),
+    "cloudwatch_metric_month": Price(0.30, "metric-month", "custom metrics, prorated hourly"),
+    "dynamodb_million_writes": Price(0.625, "1M write request units", "on-demand"),
+    "dynamodb_million_reads": Price(0.125, "1M read request units", "on-demand"),
+    "dynamodb_gb_month": Price(0.25, "GB-month", "table storage"),
+}
+
+HOURS_PER_MONTH = 730
+
+
+@dataclass(frozen=True)
+class CostLine:
+    """One priced item of an estimate."""
+
+    item: str
+    price: str
+    quantity: float
+    when: str  # "run" (one pass of the notebook) or "idle month" (teardown forgotten)
+
+    @property
+    def usd(self) -> float:
+        """Quantity times unit price."""
+        return PRICES[self.price].usd * self.quantity
+
+
+# Per-pattern estimates: what one run uses and what stays billed if teardown is forgotten.
+ESTIMATES: dict[str, list[CostLine]] = {
+    "00": [
+        CostLine("DynamoDB writes and reads (a handful)", "dynamodb_million_writes", 1e-5, "run"),
+        CostLine(
+            "one custom metric for about an hour",
+            "cloudwatch_metric_month",
+            1 / HOURS_PER_MONTH,
+            "run",
+        ),
+        CostLine("an empty on-demand table", "dynamodb_gb_month", 0.0, "idle month"),
+    ],
+}
+
+
+def estimate(pattern: str) -> pd.DataFrame:
+    """The pattern's estimated AWS cost: one row per item, plus totals for run and idle month."""
+    lines = ESTIMATES[pattern]
+    rows = [
+        {
+            "when": line.when,
+            "item": line.item,
+            "unit price": _describe(line.price),
+            "usd": round(line.usd, 4),
+        }
+        for line in lines
+    ]
+    for when in ("run", "idle month"):
+        total = sum(line.usd for line in lines if line.when == when)
+        rows.append({"when": when, "item": "TOTAL", "unit price": "", "usd": round(total, 4)})
+    return pd.DataFrame(rows)
+
+
+def _describe(price_key: str) -> str:
+    """A price as '$0.12 per ACU-hour'."""
+    price = PRICES[price_key]
+    return f"${price.usd:g} per {price.unit}"

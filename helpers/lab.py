@@ -1,0 +1,165 @@
+"""`helpers.connect()`: the one entry point that gives a notebook its `lab` object.
+
+The lab holds what differs between the two backends (how boto3 reaches AWS), how resources
+are named and tagged, a ledger of what this run created, and `url_for` for the things AWS
+reaches through DNS names (load balancers, APIs).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from . import naming
+from .localcloud import config as localcloud_config
+
+BACKENDS = ("local", "aws")
+_CLIENT_CONFIG = Config(
+    retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=120
+)
+LEDGER_DIR = localcloud_config.REPO_ROOT / "build" / "ledger"
+
+# url_for resolvers by resource kind: {"alb": {"aws": fn, "local": fn}, ...}. Patterns that
+# create load balancers and APIs register theirs (their local listeners live in providers).
+UrlResolver = Callable[["Lab", dict[str, Any], str | None], str]
+URL_RESOLVERS: dict[str, dict[str, UrlResolver]] = {}
+
+
+@dataclass
+class Ledger:
+    """An append-only record of what this run created (JSON lines under build/ledger/)."""
+
+    path: Path
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record(self, kind: str, identifier: str, pattern: str, action: str = "created") -> None:
+        """Append one entry."""
+        entry = {
+            "time": time.time(),
+            "kind": kind,
+            "id": identifier,
+            "pattern": pattern,
+            "action": action,
+        }
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a") as ledger:
+                ledger.write(json.dumps(entry) + "\n")
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Everything recorded so far, oldest first."""
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line]
+
+
+@dataclass
+class Lab:
+    """A notebook's handle on its backend: clients, naming, tags, ledger, URLs."""
+
+    backend: str
+    region: str
+    run_id: str
+    session: boto3.Session
+    endpoint_url: str | None
+    ledger: Ledger
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def is_local(self) -> bool:
+        """True on the local cloud."""
+        return self.backend == "local"
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for this backend (cached per service)."""
+        if service not in self._clients:
+            self._clients[service] = self.session.client(
+                service, endpoint_url=self.endpoint_url, config=_CLIENT_CONFIG
+            )
+        return self._clients[service]
+
+    def name(self, pattern: str, name: str, max_length: int = 64) -> str:
+        """This run's name for a resource: `scd-<run_id>-<pattern>-<name>`."""
+        return naming.resource_name(self.run_id, pattern, name, max_length)
+
+    def tags(self, pattern: str) -> dict[str, str]:
+        """The course tags for a resource of this pattern in this run."""
+        return naming.course_tags(self.run_id, pattern)
+
+    def url_for(self, resource: dict[str, Any], stage: str | None = None) -> str:
+        """The base URL of a load balancer or API, on this backend."""
+        kind = _url_kind(resource)
+        resolver = URL_RESOLVERS.get(kind, {}).get(self.backend)
+        if resolver is None:
+            raise LookupError(f"no {self.backend} URL resolver registered for a {kind}")
+        return resolver(self, resource, stage)
+
+
+def connect(
+    backend: str = "local",
+    region: str = localcloud_config.DEFAULT_REGION,
+    run_id: str = "dev",
+    *,
+    quiet: bool = False,
+) -> Lab:
+    """Connect to a backend ("local" starts the local cloud if needed) and return the lab."""
+    if backend not in BACKENDS:
+        raise ValueError(f"BACKEND must be one of {BACKENDS}, not {backend!r}")
+    naming.check_run_id(run_id)
+    ledger = Ledger(LEDGER_DIR / f"{backend}-{run_id}.jsonl")
+    if backend == "aws":
+        session = boto3.Session(region_name=region)
+        lab = Lab(backend, region, run_id, session, None, ledger)
+    else:
+        from .localcloud import daemon
+
+        info = daemon.up(quiet=quiet)
+        session = boto3.Session(
+            aws_access_key_id=localcloud_config.DUMMY_ACCESS_KEY_ID,
+            aws_secret_access_key=localcloud_config.DUMMY_SECRET_ACCESS_KEY,
+            region_name=region,
+        )
+        lab = Lab(backend, region, run_id, session, info.endpoint, ledger)
+    if not quiet:
+        where = lab.endpoint_url or f"AWS ({region})"
+        print(f"lab: backend={backend} region={region} run_id={run_id} -> {where}")
+    return lab
+
+
+def _url_kind(resource: dict[str, Any]) -> str:
+    """Tell a load balancer from an HTTP API or a REST API by its describe() fields."""
+    if "LoadBalancerArn" in resource:
+        return "alb"
+    if "ApiEndpoint" in resource or "ProtocolType" in resource:
+        return "http-api"
+    if "rootResourceId" in resource or ("id" in resource and "name" in resource):
+        return "rest-api"
+    raise ValueError("url_for takes a load balancer or API as returned by describe/get calls")
+
+
+def _aws_alb_url(lab: Lab, resource: dict[str, Any], stage: str | None) -> str:
+    return f"http://{resource['DNSName']}"
+
+
+def _aws_http_api_url(lab: Lab, resource: dict[str, Any], stage: str | None) -> str:
+    base = resource["ApiEndpoint"]
+    return base if stage in (None, "$default") else f"{base}/{stage}"
+
+
+def _aws_rest_api_url(lab: Lab, resource: dict[str, Any], stage: str | None) -> str:
+    if stage is None:
+        raise ValueError("a REST API URL needs its stage, e.g. url_for(api, 'prod')")
+    return f"https://{resource['id']}.execute-api.{lab.region}.amazonaws.com/{stage}"
+
+
+URL_RESOLVERS["alb"] = {"aws": _aws_alb_url}
+URL_RESOLVERS["http-api"] = {"aws": _aws_http_api_url}
+URL_RESOLVERS["rest-api"] = {"aws": _aws_rest_api_url}

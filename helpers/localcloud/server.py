@@ -1,0 +1,155 @@
+"""The daemon side of the local cloud: the `LocalCloud` object and the HTTP server loop.
+
+`python -m helpers.localcloud serve` runs this in the foreground; `up` starts it detached.
+The daemon owns moto (control plane), the course's providers (data plane), the engine
+manager (private MariaDB, PostgreSQL and Redis processes) and the edge in front of them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from . import motoserver
+from .config import HOST, daemon_info_path, state_dir
+from .edge import Edge
+from .engines import EngineManager
+from .registry import Provider, Registry
+
+log = logging.getLogger("localcloud")
+VERSION = "0.1"
+
+
+def provider_classes() -> list[type[Provider]]:
+    """The course's providers; each later service adds its class here."""
+    from .cloudwatch import CloudWatchProvider
+
+    return [CloudWatchProvider]
+
+
+class LocalCloud:
+    """Everything the daemon runs: moto, providers, engines and the edge in front of them."""
+
+    def __init__(self, state: Path, port: int) -> None:
+        self.state_dir = state
+        self.port = port
+        self.started_at = time.time()
+        self.engines = EngineManager(state / "engines")
+        self.moto_app = motoserver.create_moto_app()
+        self.registry = Registry([cls(self) for cls in provider_classes()])
+        self.edge = Edge(self.registry, self.moto_app, self.control)
+        self._stop = threading.Event()
+
+    @property
+    def endpoint_url(self) -> str:
+        """The URL that boto3 (notebooks, Lambda workers, ECS tasks) uses as AWS_ENDPOINT_URL."""
+        return f"http://{HOST}:{self.port}"
+
+    def provider(self, service: str) -> Any:
+        """The provider of a service, for providers that talk to each other (e.g. metrics)."""
+        found = self.registry.get(service)
+        if found is None:
+            raise KeyError(f"no local provider for {service}")
+        return found
+
+    def control(self, name: str, body: bytes) -> tuple[int, Any]:
+        """The daemon's control API: health, status, reset, shutdown."""
+        if name == "health":
+            return 200, {
+                "status": "ok",
+                "pid": os.getpid(),
+                "port": self.port,
+                "started_at": self.started_at,
+                "version": VERSION,
+            }
+        if name == "status":
+            return 200, self.status()
+        if name == "reset":
+            self.reset()
+            return 200, {"reset": True}
+        if name == "shutdown":
+            self._stop.set()
+            return 200, {"stopping": True}
+        return 404, {"error": f"unknown control call {name!r}"}
+
+    def status(self) -> dict[str, Any]:
+        """Services, engines and uptime, for `status`."""
+        return {
+            "endpoint": self.endpoint_url,
+            "pid": os.getpid(),
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "providers": {p.service: p.status() for p in self.registry.providers()},
+            "engines": self.engines.list(),
+        }
+
+    def reset(self) -> None:
+        """Back to empty: providers forget state, engines are wiped, moto is reset."""
+        for provider in self.registry.providers():
+            provider.reset()
+        self.engines.wipe()
+        motoserver.reset(self.moto_app)
+        log.info("state reset")
+
+    def close(self) -> None:
+        """Stop providers' work and every engine process this daemon started."""
+        for provider in self.registry.providers():
+            try:
+                provider.shutdown()
+            except Exception:
+                log.exception("provider %s failed to shut down", provider.service)
+        self.engines.stop_all()
+
+    def wait_for_stop(self) -> None:
+        """Block until a shutdown was requested (control call or signal)."""
+        while not self._stop.wait(0.5):  # a timed wait lets signal handlers run promptly
+            pass
+
+    def request_stop(self) -> None:
+        """Ask the serving loop to end."""
+        self._stop.set()
+
+
+def serve(port: int) -> None:
+    """Run the local cloud in the foreground until SIGTERM, SIGINT or a shutdown call."""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import make_server
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    state = state_dir()
+    server = make_server(HOST, port, None, threaded=True, request_handler=MotoRequestHandler)
+    cloud = LocalCloud(state, server.server_port)
+    server.app = cloud.edge
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: cloud.request_stop())
+    thread = threading.Thread(target=server.serve_forever, name="edge", daemon=True)
+    thread.start()
+    info = {
+        "pid": os.getpid(),
+        "port": server.server_port,
+        "endpoint": cloud.endpoint_url,
+        "started_at": cloud.started_at,
+        "state_dir": str(state),
+    }
+    _write_atomically(daemon_info_path(state), json.dumps(info))
+    log.info("local cloud listening on %s (pid %d)", cloud.endpoint_url, os.getpid())
+    try:
+        cloud.wait_for_stop()
+    finally:
+        log.info("stopping")
+        server.shutdown()
+        cloud.close()
+        daemon_info_path(state).unlink(missing_ok=True)
+        log.info("stopped")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write a file so that readers never see half of it."""
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(text)
+    temporary.replace(path)

@@ -1,0 +1,97 @@
+"""Teardown order, NotFound tolerance and run/pattern filtering, on fake resource kinds."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError
+
+from helpers import cleanup
+
+
+class FakeLab:
+    """Just what teardown uses of a lab."""
+
+    def __init__(self, run_id: str = "dev") -> None:
+        self.run_id = run_id
+        self.backend = "local"
+        self.recorded: list[tuple[str, str, str]] = []
+        self.ledger = self
+
+    def record(self, kind: str, identifier: str, pattern: str, action: str) -> None:
+        self.recorded.append((kind, identifier, action))
+
+
+def _not_found(code: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": "gone"}}, "Delete")
+
+
+@pytest.fixture
+def kinds(monkeypatch):
+    """Replace the registry with three fake kinds and record delete calls in order."""
+    monkeypatch.setattr(cleanup, "KINDS", {})
+    monkeypatch.setattr(cleanup, "SERVICE_MODULES", [])
+    deleted: list[str] = []
+    inventory = {
+        "role": [("scd-dev-16-role", "16", "dev")],
+        "function": [("scd-dev-16-fn", "16", "dev"), ("scd-other-16-fn", "16", "other")],
+        "api": [("scd-dev-18-api", "18", "dev")],
+    }
+    behaviour: dict[str, Exception | None] = {}
+
+    def finder(kind):
+        return lambda lab: [cleanup.Resource(kind, i, p, r) for i, p, r in inventory[kind]]
+
+    def deleter(lab, resource):
+        deleted.append(resource.identifier)
+        error = behaviour.get(resource.identifier)
+        if error is not None:
+            raise error
+
+    for name, layer in (("role", 10), ("function", 70), ("api", 90)):
+        cleanup.register(cleanup.ResourceKind(name, layer, finder(name), deleter))
+    return deleted, behaviour
+
+
+def test_deletes_most_dependent_layer_first_and_only_this_run(kinds, capsys):
+    deleted, _ = kinds
+    rows = cleanup.teardown(FakeLab())
+    assert deleted == ["scd-dev-18-api", "scd-dev-16-fn", "scd-dev-16-role"]
+    assert [r["result"] for r in rows] == ["deleted"] * 3
+    printed = capsys.readouterr().out
+    assert "scd-dev-16-fn" in printed and "scd-other-16-fn" not in printed
+
+
+def test_pattern_and_all_runs_filters(kinds):
+    deleted, _ = kinds
+    cleanup.teardown(FakeLab(), pattern="16", quiet=True)
+    assert deleted == ["scd-dev-16-fn", "scd-dev-16-role"]
+    deleted.clear()
+    cleanup.teardown(FakeLab(), all_runs=True, quiet=True)
+    assert set(deleted) == {"scd-dev-18-api", "scd-dev-16-fn", "scd-other-16-fn",
+                            "scd-dev-16-role"}
+
+
+@pytest.mark.parametrize(
+    "code", ["ResourceNotFoundException", "NoSuchEntity", "DBClusterNotFoundFault", "404"]
+)
+def test_not_found_counts_as_done(kinds, code):
+    deleted, behaviour = kinds
+    behaviour["scd-dev-16-fn"] = _not_found(code)
+    rows = cleanup.teardown(FakeLab(), quiet=True)
+    assert {r["id"]: r["result"] for r in rows}["scd-dev-16-fn"] == "already gone"
+    assert deleted[-1] == "scd-dev-16-role"  # later layers still ran
+
+
+def test_other_failures_continue_then_raise_with_what_is_left(kinds):
+    deleted, behaviour = kinds
+    behaviour["scd-dev-18-api"] = _not_found("AccessDenied")
+    with pytest.raises(RuntimeError, match="scd-dev-18-api") as raised:
+        cleanup.teardown(FakeLab(), quiet=True)
+    assert "re-run" in str(raised.value)
+    assert deleted == ["scd-dev-18-api", "scd-dev-16-fn", "scd-dev-16-role"]
+
+
+def test_ledger_records_deletions(kinds):
+    lab = FakeLab()
+    cleanup.teardown(lab, pattern="18", quiet=True)
+    assert lab.recorded == [("api", "scd-dev-18-api", "deleted")]
