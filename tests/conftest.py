@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +15,12 @@ from helpers.localcloud import daemon
 
 
 @pytest.fixture(scope="session")
-def cloud_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def cloud_state() -> Iterator[Path]:
     """A private state directory and a free port, so tests never touch a student's daemon."""
-    state = tmp_path_factory.mktemp("localcloud-state")
+    # Not under pytest's 0700 temp root: as root, PostgreSQL runs as the `postgres` user,
+    # which must be able to reach its data directory.
+    state = Path(tempfile.mkdtemp(prefix="localcloud-state-"))
+    state.chmod(0o755)
     saved = {k: os.environ.get(k) for k in ("LOCALCLOUD_STATE_DIR", "LOCALCLOUD_PORT")}
     os.environ["LOCALCLOUD_STATE_DIR"] = str(state)
     os.environ["LOCALCLOUD_PORT"] = "0"
@@ -25,6 +30,7 @@ def cloud_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+    shutil.rmtree(state, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

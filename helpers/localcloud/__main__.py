@@ -6,9 +6,7 @@ import argparse
 import json
 import sys
 import time
-from typing import Any
 
-from ..report import text_table
 from . import daemon
 from .config import DEFAULT_REGION, DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY
 
@@ -49,38 +47,12 @@ def _down(_: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    info = daemon.running()
-    if info is None:
-        print(json.dumps({"running": False}) if args.json else "local cloud: not running")
-        return 3
-    state = daemon.call(info, "status")
-    state["running"] = True
-    state["resources"] = _course_resources()
+    state = daemon.status()
     if args.json:
         print(json.dumps(state, indent=2, default=str))
-        return 0
-    print(
-        f"local cloud: running at {state['endpoint']} (pid {state['pid']}, "
-        f"up {state['uptime_s']:.0f} s)\n"
-    )
-    services = [
-        {"service": name, "served by": "course provider", **summary}
-        for name, summary in state["providers"].items()
-    ]
-    services.append({"service": "everything else", "served by": "moto"})
-    print(text_table(services, ["service", "served by"]) + "\n")
-    print("engines:\n" + text_table(state["engines"]) + "\n")
-    print("course resources:\n" + text_table(state["resources"]))
-    return 0
-
-
-def _course_resources() -> list[dict[str, Any]]:
-    """Every course-tagged resource in the local cloud, whatever its run id."""
-    from .. import cleanup
-    from ..lab import connect
-
-    lab = connect("local", quiet=True)
-    return [r.row() for r in cleanup.find_resources(lab, all_runs=True)]
+    else:
+        print(daemon.status_text(state))
+    return 0 if state["running"] else 3
 
 
 def _reset(_: argparse.Namespace) -> int:

@@ -141,6 +141,45 @@ def down(timeout: float = 20.0) -> list[str]:
     return stopped
 
 
+def status() -> dict[str, Any]:
+    """Services, engines and course resources of the running daemon ({"running": False} if none)."""
+    info = running()
+    if info is None:
+        return {"running": False}
+    state = call(info, "status")
+    state["running"] = True
+    state["resources"] = _course_resources()
+    return state
+
+
+def status_text(state: dict[str, Any]) -> str:
+    """The status as the tables `python -m helpers.localcloud status` prints."""
+    from ..report import text_table
+
+    if not state["running"]:
+        return "local cloud: not running (start it with `python -m helpers.localcloud up`)"
+    services = [{"service": name, "served by": "course provider"} for name in state["providers"]]
+    services.append({"service": "everything else", "served by": "moto"})
+    return "\n\n".join(
+        [
+            f"local cloud: running at {state['endpoint']} (pid {state['pid']}, "
+            f"up {state['uptime_s']:.0f} s)",
+            text_table(services),
+            "engines:\n" + text_table(state["engines"]),
+            "course resources:\n" + text_table(state["resources"]),
+        ]
+    )
+
+
+def _course_resources() -> list[dict[str, str]]:
+    """Every course-tagged resource in the local cloud, whatever its run id."""
+    from .. import cleanup
+    from ..lab import connect
+
+    lab = connect("local", quiet=True)
+    return [r.row() for r in cleanup.find_resources(lab, all_runs=True)]
+
+
 def tail(path: Path, lines: int) -> str:
     """The last lines of a text file ('' if it does not exist)."""
     try:

@@ -92,7 +92,6 @@ class Edge:
                 return None
             context = RequestContext(region=region, account_id=FAKE_ACCOUNT_ID)
             status, headers, payload = self._call(provider, operation, protocol, request, context)
-            headers.setdefault("x-amzn-RequestId", context.request_id)
             return _respond(start_response, status, headers, payload)
         return None
 
@@ -119,9 +118,13 @@ class Edge:
         try:
             params = protocols.parse_request(operation, protocol, request)
             result = getattr(provider, operation.name)(params, context)
-            return protocols.serialize_response(operation, protocol, result or {})
+            return protocols.serialize_response(
+                operation, protocol, result or {}, request_id=context.request_id
+            )
         except protocols.ServiceError as error:
-            return protocols.serialize_error(operation.service_model, protocol, error)
+            return protocols.serialize_error(
+                operation.service_model, protocol, error, request_id=context.request_id
+            )
         except Exception as error:  # a provider bug must still answer like AWS does
             log.error(
                 "provider %s.%s failed:\n%s",
@@ -132,7 +135,9 @@ class Edge:
             failure = protocols.ServiceError(
                 "InternalFailure", f"{type(error).__name__}: {error}", 500, sender_fault=False
             )
-            return protocols.serialize_error(operation.service_model, protocol, failure)
+            return protocols.serialize_error(
+                operation.service_model, protocol, failure, request_id=context.request_id
+            )
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:

@@ -1,0 +1,1 @@
+"""`make bench`: timings of the local cloud, as medians over repeated runs."""

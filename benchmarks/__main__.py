@@ -1,0 +1,154 @@
+"""Benchmarks of the local cloud: start time, control-plane calls, the metric store.
+
+Run with `make bench` (or `python -m benchmarks`). Each figure is a median (and p99 for call
+latencies) over repeated runs, measured from a boto3 client as a notebook would see it. The
+run uses a private state directory and port, so a running course daemon is not disturbed.
+Results are printed and written to build/bench/results.json.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parents[1] / "build" / "bench" / "results.json"
+
+
+def timings(call: Callable[[], Any], repeat: int, warmup: int = 5) -> dict[str, float]:
+    """Median and p99 of `call` in milliseconds."""
+    for _ in range(warmup):
+        call()
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    p99 = samples[min(len(samples) - 1, round(0.99 * len(samples)) - 1)]
+    return {"median_ms": round(statistics.median(samples), 3), "p99_ms": round(p99, 3), "n": repeat}
+
+
+def bench_start(runs: int = 3) -> dict[str, float]:
+    """Seconds from `up` to healthy, cold (a fresh state directory each time)."""
+    from helpers.localcloud import daemon
+
+    samples = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as state:
+            os.environ["LOCALCLOUD_STATE_DIR"] = state
+            started = time.perf_counter()
+            daemon.up(quiet=True)
+            samples.append(time.perf_counter() - started)
+            daemon.down()
+    return {"median_s": round(statistics.median(samples), 3), "runs": runs}
+
+
+def bench_calls(lab: Any) -> dict[str, dict[str, float]]:
+    """Control-plane (moto) and metric store (course provider) call latencies."""
+    ddb, cloudwatch, sts = lab.client("dynamodb"), lab.client("cloudwatch"), lab.client("sts")
+    ddb.create_table(
+        TableName="bench",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    )
+    ddb.put_item(TableName="bench", Item={"id": {"S": "k"}, "v": {"N": "1"}})
+    now = dt.datetime.now(dt.UTC)
+    dims = [{"Name": "Service", "Value": "bench"}]
+
+    def put_metric() -> None:
+        cloudwatch.put_metric_data(
+            Namespace="Bench",
+            MetricData=[
+                {"MetricName": "Latency", "Dimensions": dims, "Value": 1.0, "Unit": "Milliseconds"}
+            ],
+        )
+
+    def get_metric() -> None:
+        cloudwatch.get_metric_data(
+            StartTime=now - dt.timedelta(minutes=10),
+            EndTime=now + dt.timedelta(minutes=5),
+            MetricDataQueries=[
+                {
+                    "Id": "m",
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": "Bench",
+                            "MetricName": "Latency",
+                            "Dimensions": dims,
+                        },
+                        "Period": 60,
+                        "Stat": "p99",
+                    },
+                }
+            ],
+        )
+
+    return {
+        "dynamodb get_item (moto)": timings(
+            lambda: ddb.get_item(TableName="bench", Key={"id": {"S": "k"}}), 300
+        ),
+        "sts get_caller_identity (moto)": timings(sts.get_caller_identity, 300),
+        "cloudwatch put_metric_data (provider)": timings(put_metric, 300),
+        "cloudwatch get_metric_data p99 (provider)": timings(get_metric, 300),
+    }
+
+
+def main() -> None:
+    """Run every benchmark, print a table and write the JSON results."""
+    import helpers
+    from helpers.localcloud import daemon
+    from helpers.report import text_table
+
+    os.environ["LOCALCLOUD_PORT"] = "0"
+    start = bench_start()
+    with tempfile.TemporaryDirectory() as state:
+        os.environ["LOCALCLOUD_STATE_DIR"] = state
+        lab = helpers.connect("local", run_id="bench", quiet=True)
+        try:
+            calls = bench_calls(lab)
+        finally:
+            daemon.down()
+    rows = [
+        {
+            "benchmark": "local cloud start (cold, to healthy)",
+            "median": f"{start['median_s']:.2f} s",
+            "p99": "",
+            "n": start["runs"],
+        }
+    ]
+    rows += [
+        {
+            "benchmark": name,
+            "median": f"{r['median_ms']:.2f} ms",
+            "p99": f"{r['p99_ms']:.2f} ms",
+            "n": r["n"],
+        }
+        for name, r in calls.items()
+    ]
+    print(text_table(rows))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                "local_cloud_start": start,
+                "calls": calls,
+            },
+            indent=2,
+        )
+    )
+    print(f"\nwritten to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""The local cloud daemon end to end: boto3 with only AWS_ENDPOINT_URL, CLI, reset, teardown."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import helpers
+from helpers.localcloud import daemon
+
+ROUNDTRIP = textwrap.dedent(
+    """
+    import datetime as dt, json
+    import boto3
+
+    ddb = boto3.client("dynamodb")
+    ddb.create_table(TableName="roundtrip", BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+    ddb.put_item(TableName="roundtrip", Item={"id": {"S": "a"}, "n": {"N": "7"}})
+    item = ddb.get_item(TableName="roundtrip", Key={"id": {"S": "a"}})["Item"]
+
+    cw = boto3.client("cloudwatch")
+    now = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0)
+    dims = [{"Name": "Service", "Value": "orders"}]
+    for namespace, values in (("Course/A", list(range(1, 101))), ("Course/B", [1000.0] * 10)):
+        cw.put_metric_data(Namespace=namespace, MetricData=[{
+            "MetricName": "Latency", "Dimensions": dims, "Values": [float(v) for v in values],
+            "Unit": "Milliseconds", "Timestamp": now}])
+    result = {}
+    for namespace in ("Course/A", "Course/B"):
+        window = dict(Namespace=namespace, MetricName="Latency", Dimensions=dims, Period=60,
+                      StartTime=now - dt.timedelta(minutes=5),
+                      EndTime=now + dt.timedelta(minutes=5))
+        # AWS takes Statistics or ExtendedStatistics in one call, never both.
+        point = cw.get_metric_statistics(**window, Statistics=["SampleCount", "Maximum"])
+        point = point["Datapoints"][0]
+        extended = cw.get_metric_statistics(**window, ExtendedStatistics=["p50", "p99"])
+        extended = extended["Datapoints"][0]["ExtendedStatistics"]
+        data = cw.get_metric_data(
+            StartTime=now - dt.timedelta(minutes=5), EndTime=now + dt.timedelta(minutes=5),
+            MetricDataQueries=[{"Id": "p99", "MetricStat": {"Metric": {
+                "Namespace": namespace, "MetricName": "Latency", "Dimensions": dims},
+                "Period": 60, "Stat": "p99"}}])
+        result[namespace] = {"count": point["SampleCount"], "max": point["Maximum"],
+                             "p50": extended["p50"], "p99": extended["p99"],
+                             "p99_data": data["MetricDataResults"][0]["Values"]}
+    print(json.dumps({"item": item, "metrics": result}))
+    """
+)
+
+
+def _env_for(cloud: daemon.DaemonInfo) -> dict[str, str]:
+    """A child environment that knows the local cloud only through AWS_ENDPOINT_URL."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ENDPOINT_URL=cloud.endpoint,
+        AWS_ACCESS_KEY_ID="test",
+        AWS_SECRET_ACCESS_KEY="test",
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+    return env
+
+
+def test_plain_boto3_with_only_the_endpoint_variable(cloud):
+    done = subprocess.run(
+        [sys.executable, "-c", ROUNDTRIP],
+        env=_env_for(cloud),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["item"] == {"id": {"S": "a"}, "n": {"N": "7"}}
+    a, b = result["metrics"]["Course/A"], result["metrics"]["Course/B"]
+    # Same metric name and dimensions in two namespaces: read back separately.
+    assert (a["count"], a["max"]) == (100, 100)
+    assert (b["count"], b["max"]) == (10, 1000)
+    assert (a["p50"], a["p99"]) == (50, 99)
+    assert a["p99_data"] == [99] and b["p99_data"] == [1000]
+
+
+def test_cli_status_env_and_json(cloud):
+    env = {**os.environ}
+    status = subprocess.run(
+        [sys.executable, "-m", "helpers.localcloud", "status", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert status.returncode == 0, status.stderr
+    state = json.loads(status.stdout)
+    assert state["running"] and state["endpoint"] == cloud.endpoint
+    assert "cloudwatch" in state["providers"]
+    assert isinstance(state["engines"], list) and isinstance(state["resources"], list)
+    exports = subprocess.run(
+        [sys.executable, "-m", "helpers.localcloud", "env"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    assert f"export AWS_ENDPOINT_URL={cloud.endpoint}" in exports
+    assert "export AWS_ACCESS_KEY_ID=test" in exports
+
+
+def test_ensure_is_idempotent_and_teardown_is_safe_twice(lab, capsys):
+    first = helpers.dynamodb.ensure_table(lab, "00", "items")
+    second = helpers.dynamodb.ensure_table(lab, "00", "items")
+    assert first["TableName"] == second["TableName"] == "scd-pytest-00-items"
+    tags = lab.client("dynamodb").list_tags_of_resource(ResourceArn=first["TableArn"])["Tags"]
+    assert {"Key": "run_id", "Value": "pytest"} in tags
+    found = helpers.cleanup.find_resources(lab, pattern="00")
+    assert [r.identifier for r in found] == ["scd-pytest-00-items"]
+
+    rows = helpers.cleanup.teardown(lab, pattern="00")
+    assert rows == [
+        {
+            "kind": "dynamodb table",
+            "id": "scd-pytest-00-items",
+            "pattern": "00",
+            "run_id": "pytest",
+            "result": "deleted",
+        }
+    ]
+    assert helpers.cleanup.teardown(lab, pattern="00") == []
+    assert "nothing to delete" in capsys.readouterr().out
+    assert helpers.cleanup.find_resources(lab, all_runs=True) == []
+
+
+def test_reset_wipes_state(lab):
+    client = lab.client("dynamodb")
+    helpers.dynamodb.ensure_table(lab, "00", "doomed")
+    daemon.call(daemon.running(), "reset", method="POST")
+    assert client.list_tables()["TableNames"] == []
+
+
+def test_down_stops_the_daemon_and_leaves_no_process(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("LOCALCLOUD_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("LOCALCLOUD_PORT", "0")
+    info = daemon.up(quiet=True)
+    assert daemon.running() == info
+    assert info.endpoint.startswith("http://127.0.0.1:")
+    stopped = daemon.down()
+    assert stopped == [f"daemon pid {info.pid}"]
+    assert daemon.running() is None
+    ours = [
+        p
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit() and str(tmp_path).encode() in _cmdline_and_env(p)
+    ]
+    assert ours == []
+    assert daemon.down() == []  # a second down is harmless
+
+
+def _cmdline_and_env(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes() + (proc / "environ").read_bytes()
+    except OSError:
+        return b""
+
+
+@pytest.mark.parametrize("backend", ["gcp", "AWS"])
+def test_connect_refuses_unknown_backends(backend):
+    with pytest.raises(ValueError, match="BACKEND must be one of"):
+        helpers.connect(backend)
