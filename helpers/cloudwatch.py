@@ -93,15 +93,3 @@ def metrics_frame(
     frame = pd.DataFrame(columns).sort_index()
     frame.index.name = "time (UTC)"
     return frame
-
-
-def plot(frame: pd.DataFrame, *, title: str, ylabel: str, kind: str = "line") -> Any:
-    """Chart a metrics DataFrame; returns the matplotlib Axes."""
-    import matplotlib.pyplot as plt
-
-    axes = frame.plot(kind=kind, marker="o" if kind == "line" else None, figsize=(8, 3.5))
-    axes.set_title(title)
-    axes.set_ylabel(ylabel)
-    axes.grid(alpha=0.3)
-    plt.tight_layout()
-    return axes

@@ -62,11 +62,12 @@ def _local_checks(lab: Lab) -> list[Check]:
     from .localcloud import daemon, engines
 
     missing = engines.missing_packages()
-    found = ", ".join(kind for kind, path in engines.binaries().items() if path)
     engine_check = Check(
         "database engines",
         not missing,
-        f"found: {found}" if not missing else f"missing: {', '.join(missing)}",
+        "MariaDB, PostgreSQL and Redis servers found"
+        if not missing
+        else f"missing: {', '.join(missing)}",
         f"run `make setup`, or `sudo apt-get install -y {' '.join(missing)}`",
     )
     info = daemon.running()

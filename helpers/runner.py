@@ -293,6 +293,22 @@ def run_one(job: Job, args: argparse.Namespace, teardown: Teardown, label: str) 
     return result
 
 
+def leftover_report(jobs: Sequence[Job]) -> str:
+    """Course resources still present for the runs just made (teardown should leave none)."""
+    try:
+        from helpers import cleanup, connect
+        from helpers.report import text_table
+    except ImportError as exc:
+        return f"course resources left: unknown (cannot import helpers: {exc})"
+    found = []
+    for backend, region, run_id in sorted(
+        {(j.params["BACKEND"], j.region, j.run_id) for j in jobs}
+    ):
+        lab = connect(backend, region=region, run_id=run_id, quiet=True)
+        found += [r.row() for r in cleanup.find_resources(lab)]
+    return "course resources left: " + ("none" if not found else f"\n{text_table(found)}")
+
+
 def format_summary(results: Sequence[Result]) -> str:
     """A plain-text table of the results followed by a one-line tally."""
     header = ("notebook", "status", "duration s", "teardown", "error")
@@ -310,7 +326,11 @@ def format_summary(results: Sequence[Result]) -> str:
     return "\n".join([line(header), rule, *map(line, rows), "", tally or "nothing was run"])
 
 
-def main(argv: Sequence[str] | None = None, teardown: Teardown = teardown_pattern) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    teardown: Teardown = teardown_pattern,
+    leftovers: Callable[[Sequence[Job]], str] = leftover_report,
+) -> int:
     """Run the chosen notebooks, print a summary table, and return the exit status."""
     args = parse_args(argv)
     if refusal := consent_refusal(args):
@@ -325,13 +345,14 @@ def main(argv: Sequence[str] | None = None, teardown: Teardown = teardown_patter
     args.output_dir.mkdir(parents=True, exist_ok=True)
     session_run_id = "r" + secrets.token_hex(3)  # short and lowercase: valid in any AWS name
     results: list[Result] = []
+    jobs: list[Job] = []
     for i, nb_path in enumerate(notebooks, 1):
         if args.fail_fast and any(r.status != "passed" for r in results):
             results.append(Result(nb_path.stem, "not run"))
             continue
-        job = plan_job(nb_path, args, session_run_id)
-        results.append(run_one(job, args, teardown, f"[{i}/{len(notebooks)}] {nb_path.stem}"))
-    summary = format_summary(results)
+        jobs.append(plan_job(nb_path, args, session_run_id))
+        results.append(run_one(jobs[-1], args, teardown, f"[{i}/{len(notebooks)}] {nb_path.stem}"))
+    summary = f"{format_summary(results)}\n\n{leftovers(jobs)}"
     (args.output_dir / "summary.txt").write_text(summary + "\n")
     print(f"\n{summary}\nExecuted notebooks, logs and summary.txt: {args.output_dir}")
     return 0 if all(r.status == "passed" for r in results) else 1

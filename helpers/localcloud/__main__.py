@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the daemon in the foreground")
     serve.add_argument("--port", type=int, default=0)
     commands.add_parser("install-engines", help="apt-get install missing database servers")
+    commands.add_parser("coverage", help="write docs/coverage.md from the providers")
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)
@@ -113,6 +114,14 @@ def _install_engines(_: argparse.Namespace) -> int:
     return 0
 
 
+def _coverage(_: argparse.Namespace) -> int:
+    from . import coverage
+    from .server import provider_classes
+
+    print(f"written {coverage.write(provider_classes())}")
+    return 0
+
+
 COMMANDS = {
     "up": _up,
     "down": _down,
@@ -122,6 +131,7 @@ COMMANDS = {
     "logs": _logs,
     "serve": _serve,
     "install-engines": _install_engines,
+    "coverage": _coverage,
 }
 
 if __name__ == "__main__":

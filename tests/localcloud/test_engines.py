@@ -16,7 +16,13 @@ import pytest
 import redis
 
 import helpers.localcloud.engines as engines
-from helpers.localcloud.engines import EngineError, EngineManager, kill_leftovers
+from helpers.localcloud.engines import (
+    EngineError,
+    EngineManager,
+    install,
+    kill_leftovers,
+    processes,
+)
 
 pytestmark = pytest.mark.engines
 HOST = "127.0.0.1"
@@ -229,7 +235,7 @@ def test_a_new_manager_replaces_a_dead_daemons_server(root):
     assert second.list()[0]["running"]  # `status` sees the leftover
     ep = second.redis("survivor")
     assert ep.pid != first.pid
-    assert not engines._runs_on(first.pid, first.data_dir)
+    assert not processes._runs_on(first.pid, first.data_dir)
     second.wipe()
     assert list(root.iterdir()) == []
 
@@ -247,6 +253,6 @@ def test_errors_say_what_is_wrong(manager, monkeypatch):
         manager.mysql("cache", user="admin", password="pw")
 
     found = engines.binaries()
-    monkeypatch.setattr(engines, "binaries", lambda: {**found, "redis": Path("/bin/false")})
+    monkeypatch.setattr(install, "binaries", lambda: {**found, "redis": Path("/bin/false")})
     with pytest.raises(EngineError, match=r"exited with code 1\. End of .*server\.log"):
         manager.redis("broken")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -172,3 +173,69 @@ def _cmdline_and_env(proc: Path) -> bytes:
 def test_connect_refuses_unknown_backends(backend):
     with pytest.raises(ValueError, match="BACKEND must be one of"):
         helpers.connect(backend)
+
+
+def test_concurrent_requests_through_the_edge(lab):
+    """Eight threads writing items and metrics at once: nothing lost, nothing mixed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    table = helpers.dynamodb.ensure_table(lab, "00", "concurrent")["TableName"]
+    threads, per_thread = 8, 25
+
+    def worker(n: int) -> None:
+        client = lab.session.client("dynamodb", endpoint_url=lab.endpoint_url)
+        cloudwatch = lab.session.client("cloudwatch", endpoint_url=lab.endpoint_url)
+        for i in range(per_thread):
+            client.put_item(TableName=table, Item={"id": {"S": f"{n}-{i}"}})
+            cloudwatch.put_metric_data(
+                Namespace="Course/Concurrency",
+                MetricData=[
+                    {
+                        "MetricName": "Writes",
+                        "Value": 1.0,
+                        "Dimensions": [{"Name": "Thread", "Value": str(n % 2)}],
+                    }
+                ],
+            )
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(worker, range(threads)))
+    assert lab.client("dynamodb").scan(TableName=table, Select="COUNT")["Count"] == 200
+    now = dt.datetime.now(dt.UTC)
+    for thread_group in ("0", "1"):
+        points = lab.client("cloudwatch").get_metric_statistics(
+            Namespace="Course/Concurrency",
+            MetricName="Writes",
+            Period=3600,
+            Dimensions=[{"Name": "Thread", "Value": thread_group}],
+            Statistics=["Sum"],
+            StartTime=now - dt.timedelta(hours=1),
+            EndTime=now + dt.timedelta(hours=1),
+        )["Datapoints"]
+        assert sum(p["Sum"] for p in points) == threads // 2 * per_thread
+    helpers.cleanup.teardown(lab, pattern="00", quiet=True)
+
+
+def test_aws_preflight_names_what_to_do(cloud):
+    """The aws checks, pointed at the local cloud's STS: consent and Docker fail with fixes."""
+    import boto3
+
+    session = boto3.Session(
+        aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
+    )
+    aws_lab = helpers.Lab(
+        "aws", "us-east-1", "pytest", session, cloud.endpoint, helpers.lab.Ledger(Path(os.devnull))
+    )
+    with pytest.raises(helpers.preflight.PreflightError) as raised:
+        helpers.preflight.run(aws_lab, consent_to_costs=False, needs_docker=True, quiet=True)
+    message = str(raised.value)
+    assert "cost consent: read the cost table above, then set CONSENT_TO_COSTS = True" in message
+    assert "docker:" in message and "credentials" not in message
+    checks = helpers.preflight.run(aws_lab, consent_to_costs=True, quiet=True)
+    assert {c.check: c.ok for c in checks} == {
+        "python": True,
+        "credentials": True,
+        "region": True,
+        "cost consent": True,
+    }
+    assert "123456789012" not in " ".join(c.detail for c in checks)  # account ids never shown

@@ -67,8 +67,7 @@ def test_pattern_and_all_runs_filters(kinds):
     assert deleted == ["scd-dev-16-fn", "scd-dev-16-role"]
     deleted.clear()
     cleanup.teardown(FakeLab(), all_runs=True, quiet=True)
-    assert set(deleted) == {"scd-dev-18-api", "scd-dev-16-fn", "scd-other-16-fn",
-                            "scd-dev-16-role"}
+    assert set(deleted) == {"scd-dev-18-api", "scd-dev-16-fn", "scd-other-16-fn", "scd-dev-16-role"}
 
 
 @pytest.mark.parametrize(

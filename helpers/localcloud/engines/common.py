@@ -1,0 +1,102 @@
+"""Shared pieces of the engine manager: errors, endpoints, instance records and small helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import re
+import signal
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PG_ADMIN = "localcloud_admin"  # the manager's own superuser, kept apart from the owner's user
+_SAVED = ("kind", "owner", "port", "pid", "user", "database", "max_connections", "tls")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
+_MAX_SOCKET_PATH = 100  # AF_UNIX paths are limited to 107 bytes
+
+
+class EngineError(RuntimeError):
+    """An engine could not be installed, started, stopped or configured."""
+
+
+@dataclass
+class EngineEndpoint:
+    """How to reach one private engine instance."""
+
+    kind: str
+    owner: str
+    host: str
+    port: int
+    user: str | None
+    password: str | None = field(repr=False)  # endpoints get printed; passwords must not be
+    database: str | None
+    pid: int | None
+    data_dir: Path
+    tls_ca_file: Path | None = None
+
+
+@dataclass
+class _Instance:
+    kind: str
+    owner: str
+    dir: Path
+    port: int = 0
+    pid: int | None = None
+    user: str | None = None
+    database: str | None = None
+    max_connections: int | None = None
+    tls: bool = False
+    proc: subprocess.Popen | None = field(default=None, repr=False)
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.dir / "data"
+
+    @property
+    def log(self) -> Path:
+        return self.dir / "server.log"
+
+    @property
+    def stop_signal(self) -> int:
+        return signal.SIGINT if self.kind == "postgres" else signal.SIGTERM  # pg: fast shutdown
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+def _save(inst: _Instance) -> None:
+    info = {k: getattr(inst, k) for k in _SAVED} | {"data_dir": str(inst.data_dir)}
+    tmp = inst.dir / "instance.json.tmp"
+    tmp.write_text(json.dumps(info, indent=1))
+    tmp.replace(inst.dir / "instance.json")  # atomic: `down` may read it at any moment
+    if inst.secrets:
+        _write_private(inst.dir / "credentials.json", json.dumps(inst.secrets))
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+def _os_user() -> str:
+    return pwd.getpwuid(os.geteuid()).pw_name  # not $USER: runuser/sudo may leave it stale
+
+
+def _check_name(what: str, name: str | None) -> None:
+    if name is not None and not _NAME.fullmatch(name):
+        raise EngineError(f"invalid {what} {name!r}: use letters, digits and _ (at most 63)")
+
+
+def _socket(inst: _Instance, name: str) -> Path:
+    path = inst.data_dir / name
+    if len(str(path)) <= _MAX_SOCKET_PATH:
+        return path
+    short = Path("/tmp") / f"localcloud-{os.geteuid()}"  # for a deep state dir
+    short.mkdir(mode=0o700, exist_ok=True)
+    if short.stat().st_uid != os.geteuid():
+        raise EngineError(f"{short} belongs to another user: delete it, or use a shorter path")
+    return short / f"{inst.dir.name[-8:]}-{name}"

@@ -1,0 +1,23 @@
+"""The coverage page is generated from the providers and must be current."""
+
+from helpers.localcloud import coverage
+from helpers.localcloud.server import provider_classes
+
+
+def test_committed_coverage_page_is_current():
+    expected = coverage.render(provider_classes())
+    assert coverage.PAGE.read_text() == expected, (
+        "docs/coverage.md is stale: run `python -m helpers.localcloud coverage` and commit it"
+    )
+
+
+def test_every_provider_documents_its_differences_from_aws():
+    for provider in provider_classes():
+        differences = coverage._differences(provider)
+        assert differences and "a bug" not in differences[0], provider.__name__
+
+
+def test_provider_operations_are_marked_as_provider_served():
+    page = coverage.render(provider_classes())
+    assert "| cloudwatch | GetMetricData | provider |" in page
+    assert "| dynamodb | GetItem | moto |" in page
