@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 NOTEBOOKS ?=
 ARGS ?=
 
-.PHONY: setup course test lint format bench up down status clean
+.PHONY: setup course test lint format bench notebooks up down status clean
 
 setup: $(STAMP) engines
 
@@ -34,6 +34,13 @@ test: setup lint
 	$(PY) -m helpers.runner --output-dir build/test-executed
 	$(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
 		--nbval-sanitize-with tests/sanitize.cfg notebooks/
+
+# Maintainers: re-execute committed notebooks in place (local backend) to refresh their
+# outputs. No parameters are injected and no timings recorded, so diffs stay readable.
+notebooks: setup
+	cd notebooks && ../$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+		--ExecutePreprocessor.record_timing=False --ExecutePreprocessor.timeout=900 \
+		$(if $(NOTEBOOKS),$(NOTEBOOKS:%=%_*.ipynb),[0-9][0-9]_*.ipynb)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
