@@ -29,9 +29,13 @@ engines: $(STAMP)
 course: setup
 	$(PY) -m helpers.runner $(NOTEBOOKS) $(ARGS)
 
+# The notebook runs use a local cloud of their own (private state, free port), stopped at
+# the end whatever happens, so `make test` neither uses nor disturbs a student's daemon.
 test: setup lint
 	$(PY) -m pytest tests
-	$(PY) -m helpers.runner --output-dir build/test-executed
+	@export LOCALCLOUD_STATE_DIR="$(CURDIR)/build/test-localcloud" LOCALCLOUD_PORT=0; \
+	trap '$(PY) -m helpers.localcloud down' EXIT; set -ex; \
+	$(PY) -m helpers.runner --output-dir build/test-executed; \
 	$(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
 		--nbval-sanitize-with tests/sanitize.cfg notebooks/
 

@@ -190,7 +190,7 @@ def _argv(inst: _Instance, key: str, template: str, **extra: object) -> list[str
     if not (path := install.binaries()[key]):
         raise EngineError(
             f"no {key} server binary: install {', '.join(install.missing_packages())} "
-            "(`python -m helpers.localcloud up` does it when it may)"
+            "(`make setup` or `python -m helpers.localcloud install-engines` does it)"
         )
     values = {"data": inst.data_dir, "d": inst.dir, "port": inst.port, "host": HOST}
     values |= {"max": inst.max_connections, "me": _os_user()}

@@ -1,0 +1,43 @@
+"""The daemon object's wiring: engines stop with it and are wiped by reset."""
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+import redis
+
+from helpers.localcloud.server import LocalCloud
+
+
+@pytest.fixture
+def local_cloud():
+    state = Path(tempfile.mkdtemp(prefix="localcloud-server-"))
+    state.chmod(0o755)
+    cloud = LocalCloud(state, port=0)
+    yield cloud
+    cloud.close()
+    shutil.rmtree(state, ignore_errors=True)
+
+
+def test_close_stops_engines_and_reset_wipes_them(local_cloud):
+    endpoint = local_cloud.engines.redis("cache:pytest")
+    client = redis.Redis(host=endpoint.host, port=endpoint.port)
+    assert client.ping()
+    assert [e["owner"] for e in local_cloud.status()["engines"]] == ["cache:pytest"]
+
+    local_cloud.close()
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis(host=endpoint.host, port=endpoint.port, socket_connect_timeout=1).ping()
+
+    local_cloud.engines.redis("cache:pytest")
+    local_cloud.reset()
+    assert local_cloud.engines.list() == []
+    assert not endpoint.data_dir.exists()
+
+
+def test_control_api_answers_health_and_refuses_unknown_calls(local_cloud):
+    status, health = local_cloud.control("health", b"")
+    assert status == 200 and health["status"] == "ok"
+    status, answer = local_cloud.control("nonsense", b"")
+    assert status == 404 and "nonsense" in answer["error"]
