@@ -366,12 +366,12 @@ def without_aws_only_cells(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def _code_files(code_dir: Path) -> set[Path]:
-    """The files under code/, without the caches that running the code leaves behind."""
+    """The files in code/'s pattern folders, without caches that running the code leaves."""
     if not code_dir.is_dir():
         return set()
-    return {
+    return {  # files directly in code/ (its README) belong to no pattern
         Path(os.path.normpath(p.resolve()))
-        for p in code_dir.rglob("*")
+        for p in code_dir.glob("*/**/*")
         if p.is_file() and not set(p.parts) & _CACHE_PARTS and p.suffix != ".pyc"
     }
 
