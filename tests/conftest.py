@@ -21,9 +21,15 @@ def cloud_state() -> Iterator[Path]:
     # which must be able to reach its data directory.
     state = Path(tempfile.mkdtemp(prefix="localcloud-state-"))
     state.chmod(0o755)
-    saved = {k: os.environ.get(k) for k in ("LOCALCLOUD_STATE_DIR", "LOCALCLOUD_PORT")}
-    os.environ["LOCALCLOUD_STATE_DIR"] = str(state)
-    os.environ["LOCALCLOUD_PORT"] = "0"
+    settings = {
+        "LOCALCLOUD_STATE_DIR": str(state),
+        "LOCALCLOUD_PORT": "0",
+        # Short enough for tests to watch idle workers being reaped and events retried.
+        "LOCALCLOUD_LAMBDA_IDLE_SECONDS": "3",
+        "LOCALCLOUD_LAMBDA_RETRY_DELAYS": "1,1",
+    }
+    saved = {k: os.environ.get(k) for k in settings}
+    os.environ.update(settings)
     yield state
     for key, value in saved.items():
         if value is None:

@@ -29,8 +29,9 @@ VERSION = "0.1"
 def provider_classes() -> list[type[Provider]]:
     """The course's providers; each later service adds its class here."""
     from .cloudwatch import CloudWatchProvider
+    from .lambda_ import LambdaProvider
 
-    return [CloudWatchProvider]
+    return [CloudWatchProvider, LambdaProvider]
 
 
 class LocalCloud:

@@ -81,9 +81,17 @@ class AwsRequest:
 class ServiceError(Exception):
     """An AWS error response: code (e.g. 'InvalidParameterValue'), message, HTTP status."""
 
-    def __init__(self, code: str, message: str, status: int = 400, sender_fault: bool = True):
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        status: int = 400,
+        sender_fault: bool = True,
+        fields: dict[str, str] | None = None,
+    ):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.status = status
         self.sender_fault = sender_fault
+        self.fields = fields or {}  # extra members of JSON error bodies, e.g. Lambda's Reason

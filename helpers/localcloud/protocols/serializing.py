@@ -231,7 +231,7 @@ def serialize_error(
         return (
             error.status,
             headers,
-            json.dumps({"__type": type_name, "message": error.message}).encode(),
+            json.dumps({"__type": type_name, "message": error.message, **error.fields}).encode(),
         )
     if protocol == CBOR:
         headers.update({"smithy-protocol": "rpc-v2-cbor", "Content-Type": "application/cbor"})
@@ -240,5 +240,6 @@ def serialize_error(
         headers.update({"x-amzn-ErrorType": type_name, "Content-Type": "application/json"})
         # Lambda-style body; botocore reads the code from the header and either message key.
         document = {"Type": "User" if error.sender_fault else "Service", "message": error.message}
+        document |= error.fields
         return error.status, headers, json.dumps(document).encode()
     raise ValueError(f"unsupported protocol {protocol!r}")

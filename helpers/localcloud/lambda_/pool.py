@@ -1,0 +1,159 @@
+"""Warm worker pools: reuse, concurrency limits, fresh workers after updates, idle reaping.
+
+Per function: an invocation takes the most recently used idle worker (a warm start) or
+starts a new one (a cold start) while the function is under its concurrency limit: its
+reserved concurrency if set, else the local cloud's per-function limit. Over the limit the
+invocation is throttled. When the function's code or configuration changes, idle workers
+are stopped at once and busy ones when they finish, so the next invocation starts fresh.
+Idle workers are stopped after `idle_seconds` (AWS keeps them for an unspecified few
+minutes).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .functions import FunctionSpec
+from .worker import Worker
+
+
+@dataclass
+class _Pool:
+    """The workers of one function."""
+
+    fingerprint: str = ""
+    idle: list[Worker] = field(default_factory=list)
+    busy: set[Worker] = field(default_factory=set)
+    starting: int = 0
+
+    @property
+    def in_use(self) -> int:
+        """Concurrent executions: busy workers plus those being started."""
+        return len(self.busy) + self.starting
+
+
+class Pools:
+    """Every function's pool, and the thread that reaps idle workers."""
+
+    def __init__(self, endpoint_url: str, idle_seconds: float, max_concurrency: int) -> None:
+        self.endpoint_url = endpoint_url
+        self.idle_seconds = idle_seconds
+        self.max_concurrency = max_concurrency
+        self._pools: dict[str, _Pool] = {}
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        threading.Thread(target=self._reap_forever, name="lambda-reaper", daemon=True).start()
+
+    def acquire(self, spec: FunctionSpec, region: str) -> tuple[Worker, bool, int] | None:
+        """A worker for one invocation, whether it is a cold start, and the concurrency; None
+        when throttled."""
+        retired: list[Worker] = []
+        with self._lock:
+            pool = self._pools.setdefault(spec.arn, _Pool())
+            if pool.fingerprint != spec.fingerprint:
+                retired, pool.idle = pool.idle, []
+                for worker in pool.busy:
+                    worker.retired = True
+                pool.fingerprint = spec.fingerprint
+            worker = None
+            while pool.idle and worker is None:
+                candidate = pool.idle.pop()
+                if candidate.alive:
+                    worker = candidate
+                else:
+                    retired.append(candidate)
+            limit = (
+                self.max_concurrency
+                if spec.reserved_concurrency is None
+                else (spec.reserved_concurrency)
+            )
+            if worker is None and pool.in_use >= limit:
+                pool_full = True
+            else:
+                pool_full = False
+                if worker is None:
+                    pool.starting += 1
+                else:
+                    pool.busy.add(worker)
+            concurrency = pool.in_use
+        for old in retired:
+            old.stop()
+        if pool_full:
+            return None
+        if worker is not None:
+            return worker, False, concurrency
+        try:
+            worker = Worker(spec, self.endpoint_url, region)
+        finally:
+            with self._lock:
+                pool.starting -= 1
+                if worker is not None:
+                    pool.busy.add(worker)
+        return worker, True, concurrency
+
+    def release(self, spec: FunctionSpec, worker: Worker) -> None:
+        """Give a worker back after an invocation (stopped if dead, retired or outdated)."""
+        with self._lock:
+            pool = self._pools.get(spec.arn)
+            keep = (
+                pool is not None
+                and worker.alive
+                and not worker.retired
+                and worker.spec.fingerprint == pool.fingerprint
+                and not self._closed.is_set()
+            )
+            if pool is not None:
+                pool.busy.discard(worker)
+                if keep:
+                    pool.idle.append(worker)
+        if not keep:
+            worker.stop()
+
+    def stop_all(self) -> None:
+        """Stop every worker (reset and shutdown)."""
+        with self._lock:
+            workers = [w for p in self._pools.values() for w in (*p.idle, *p.busy)]
+            self._pools.clear()
+        for worker in workers:
+            worker.stop()
+
+    def close(self) -> None:
+        """Stop the reaper and every worker."""
+        self._closed.set()
+        self.stop_all()
+
+    def status(self) -> dict[str, Any]:
+        """Counts for `status`."""
+        with self._lock:
+            return {
+                "functions": len(self._pools),
+                "idle workers": sum(len(p.idle) for p in self._pools.values()),
+                "busy workers": sum(len(p.busy) for p in self._pools.values()),
+            }
+
+    def workers(self, arn: str) -> list[Worker]:
+        """The live workers of one function (idle and busy), for tests and status."""
+        with self._lock:
+            pool = self._pools.get(arn)
+            return [] if pool is None else [*pool.idle, *pool.busy]
+
+    def _reap_forever(self) -> None:
+        """Stop workers idle for too long; drain the output of the others."""
+        while not self._closed.wait(min(1.0, self.idle_seconds / 4)):
+            expired: list[Worker] = []
+            now = time.monotonic()
+            with self._lock:
+                for pool in self._pools.values():
+                    keep = []
+                    for worker in pool.idle:
+                        if now - worker.last_used > self.idle_seconds or not worker.alive:
+                            expired.append(worker)
+                        else:
+                            worker.drain_idle()
+                            keep.append(worker)
+                    pool.idle = keep
+            for worker in expired:
+                worker.stop()

@@ -1,0 +1,181 @@
+"""The Lambda Runtime API (2018-06-01) that one worker's `awslambdaric` polls.
+
+Each worker gets its own server on a free loopback port, because the runtime's base URL
+(`AWS_LAMBDA_RUNTIME_API=host:port`) cannot carry a worker id. The server hands out one
+invocation at a time on `GET /next` and records what the runtime posts back: a response,
+an invocation error, or an init error. Two details matter for speed and correctness
+(measured in the project's Docker findings): Nagle's algorithm must be off, and `/next`
+must answer with `Content-Type: application/json`.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from ..config import HOST
+
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100  # what the runtime may post (AWS: 6291556 bytes)
+_INVOCATION = re.compile(r"^/2018-06-01/runtime/invocation/([^/]+)/(response|error)$")
+
+
+@dataclass
+class Invocation:
+    """One invoke as the runtime sees it, and what came back."""
+
+    request_id: str
+    payload: bytes
+    function_arn: str
+    timeout_s: float
+    client_context: str | None = None
+    trace_id: str = ""
+    # Filled in as the invocation progresses:
+    dispatched_at: float | None = None  # when the runtime received it (perf_counter)
+    finished_at: float | None = None
+    outcome: str = "pending"  # ok | function_error | init_error | too_large
+    body: bytes = b""
+    content_type: str = "application/json"
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def finish(self, outcome: str, body: bytes, content_type: str = "application/json") -> None:
+        """Record the result and wake the invoking thread."""
+        if self.done.is_set():
+            return
+        self.finished_at = time.perf_counter()
+        self.outcome, self.body, self.content_type = outcome, body, content_type
+        self.done.set()
+
+
+class RuntimeApi:
+    """A Runtime API server for one worker: a queue of invocations and the current one."""
+
+    def __init__(self) -> None:
+        self.pending: queue.Queue[Invocation | None] = queue.Queue()
+        self.current: Invocation | None = None
+        self.init_error: bytes | None = None
+        self.first_poll_at: float | None = None  # end of the init phase
+        self.on_first_poll: Callable[[], None] | None = None
+        self._server = ThreadingHTTPServer((HOST, 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def address(self) -> str:
+        """`host:port`, the value of AWS_LAMBDA_RUNTIME_API."""
+        return f"{HOST}:{self._server.server_port}"
+
+    def submit(self, invocation: Invocation) -> None:
+        """Queue an invocation for the runtime's next poll."""
+        self.pending.put(invocation)
+
+    def close(self) -> None:
+        """Stop serving; a runtime still polling gets no more work."""
+        self.pending.put(None)
+        self._server.shutdown()
+        self._server.server_close()
+
+    # Called from the HTTP handler threads:
+
+    def next_invocation(self) -> Invocation | None:
+        """Block until there is work (the runtime's long poll)."""
+        if self.first_poll_at is None:
+            self.first_poll_at = time.perf_counter()
+            if self.on_first_poll is not None:
+                self.on_first_poll()
+        invocation = self.pending.get()
+        if invocation is not None:
+            invocation.dispatched_at = time.perf_counter()
+            self.current = invocation
+        return invocation
+
+    def record_init_error(self, body: bytes) -> None:
+        """The runtime could not load the handler; the pending invoke fails with this body."""
+        self.init_error = body
+        if self.current is not None:
+            self.current.finish("init_error", body)
+
+
+def _handler_for(api: RuntimeApi) -> type[BaseHTTPRequestHandler]:
+    """A request handler class bound to one worker's RuntimeApi."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive: the runtime reuses its connection
+        disable_nagle_algorithm = True  # otherwise every warm invoke waits ~40-90 ms
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            """Silence the per-request access log."""
+
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path != "/2018-06-01/runtime/invocation/next":
+                return self._json(404, {"errorMessage": "not found", "errorType": "NotFound"})
+            invocation = api.next_invocation()
+            if invocation is None:  # the worker is shutting down
+                return self._json(410, {"errorMessage": "shutting down", "errorType": "Gone"})
+            deadline_ms = int((time.time() + invocation.timeout_s) * 1000)
+            headers = {
+                "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
+                "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
+                "Lambda-Runtime-Invoked-Function-Arn": invocation.function_arn,
+                "Lambda-Runtime-Trace-Id": invocation.trace_id,
+                "Content-Type": "application/json",
+            }
+            if invocation.client_context:
+                headers["Lambda-Runtime-Client-Context"] = invocation.client_context
+            self._send(200, headers, invocation.payload)
+
+        def do_POST(self) -> None:  # noqa: N802
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            if self.path == "/2018-06-01/runtime/init/error":
+                api.record_init_error(body)
+                return self._json(202, {"status": "OK"})
+            match = _INVOCATION.match(self.path)
+            if match is None:
+                return self._json(404, {"errorMessage": "not found", "errorType": "NotFound"})
+            request_id, kind = match.groups()
+            current = api.current
+            if current is None or current.request_id != request_id:
+                return self._json(
+                    400, {"errorMessage": "Invalid request ID", "errorType": "InvalidRequestID"}
+                )
+            if kind == "error":
+                current.finish("function_error", body)
+            elif length > MAX_RESPONSE_BYTES:
+                current.finish("too_large", _too_large_error())
+                return self._json(413, json.loads(_too_large_error()))
+            else:
+                content_type = self.headers.get("Content-Type", "application/json")
+                current.finish("ok", body, content_type)
+            self._json(202, {"status": "OK"})
+
+        def _json(self, status: int, document: dict[str, Any]) -> None:
+            self._send(status, {"Content-Type": "application/json"}, json.dumps(document).encode())
+
+        def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+            # One write for headers and body: with Nagle off this is one packet.
+            lines = [f"HTTP/1.1 {status} {'OK' if status < 300 else 'Error'}"]
+            lines += [f"{k}: {v}" for k, v in headers.items()]
+            lines.append(f"Content-Length: {len(body)}")
+            self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+            self.wfile.flush()
+
+    return Handler
+
+
+def _too_large_error() -> bytes:
+    """The error body AWS returns when a function's response is over the limit."""
+    return json.dumps(
+        {
+            "errorMessage": "Response payload size exceeded maximum allowed payload size "
+            "(6291556 bytes).",
+            "errorType": "Function.ResponseSizeTooLarge",
+        }
+    ).encode()
