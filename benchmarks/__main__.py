@@ -102,6 +102,55 @@ def bench_calls(lab: Any) -> dict[str, dict[str, float]]:
     }
 
 
+HANDLER = "def handler(event, context):\n    return {'ok': True}\n"
+
+
+def bench_lambda(lab: Any) -> dict[str, Any]:
+    """Cold start, warm invoke latency and throughput of a trivial zip function."""
+    import io
+    import zipfile
+    from concurrent.futures import ThreadPoolExecutor
+
+    iam, client = lab.client("iam"), lab.client("lambda")
+    role = iam.create_role(RoleName="bench", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("app.py", HANDLER)
+    client.create_function(
+        FunctionName="bench",
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": package.getvalue()},
+    )
+
+    def invoke(c: Any = client) -> None:
+        c.invoke(FunctionName="bench", Payload=b"{}")
+
+    cold = []
+    for n in range(10):  # a configuration change retires the warm worker: the next is cold
+        client.update_function_configuration(
+            FunctionName="bench", Environment={"Variables": {"RUN": str(n)}}
+        )
+        started = time.perf_counter()
+        invoke()
+        cold.append((time.perf_counter() - started) * 1000)
+    warm = timings(invoke, 300)
+    callers, per_caller = 8, 100
+    clients = [lab.session.client("lambda", endpoint_url=lab.endpoint_url) for _ in range(callers)]
+    for c in clients:
+        invoke(c)  # warm every worker first
+    started = time.perf_counter()
+    with ThreadPoolExecutor(callers) as pool:
+        list(pool.map(lambda c: [invoke(c) for _ in range(per_caller)], clients))
+    rate = callers * per_caller / (time.perf_counter() - started)
+    return {
+        "cold_start": {"median_ms": round(statistics.median(cold), 2), "n": len(cold)},
+        "warm_invoke": warm,
+        "throughput_8_callers_per_s": round(rate, 1),
+    }
+
+
 def main() -> None:
     """Run every benchmark, print a table and write the JSON results."""
     import helpers
@@ -115,6 +164,7 @@ def main() -> None:
         lab = helpers.connect("local", run_id="bench", quiet=True)
         try:
             calls = bench_calls(lab)
+            lambdas = bench_lambda(lab)
         finally:
             daemon.down()
     rows = [
@@ -134,6 +184,27 @@ def main() -> None:
         }
         for name, r in calls.items()
     ]
+    cold, warm = lambdas["cold_start"], lambdas["warm_invoke"]
+    rows += [
+        {
+            "benchmark": "lambda cold start (invoke that starts a worker)",
+            "median": f"{cold['median_ms']:.2f} ms",
+            "p99": "",
+            "n": cold["n"],
+        },
+        {
+            "benchmark": "lambda warm invoke (boto3 round trip)",
+            "median": f"{warm['median_ms']:.2f} ms",
+            "p99": f"{warm['p99_ms']:.2f} ms",
+            "n": warm["n"],
+        },
+        {
+            "benchmark": "lambda invokes per second, 8 concurrent callers",
+            "median": f"{lambdas['throughput_8_callers_per_s']:.0f} /s",
+            "p99": "",
+            "n": 800,
+        },
+    ]
     print(text_table(rows))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
@@ -143,6 +214,7 @@ def main() -> None:
                 "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                 "local_cloud_start": start,
                 "calls": calls,
+                "lambda": lambdas,
             },
             indent=2,
         )

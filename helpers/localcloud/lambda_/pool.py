@@ -79,8 +79,8 @@ class Pools:
                 else:
                     pool.busy.add(worker)
             concurrency = pool.in_use
-        for old in retired:
-            old.stop()
+        if retired:  # stopping takes a few milliseconds: not on this invocation's path
+            threading.Thread(target=_stop_all, args=(retired,), daemon=True).start()
         if pool_full:
             return None
         if worker is not None:
@@ -157,3 +157,9 @@ class Pools:
                     pool.idle = keep
             for worker in expired:
                 worker.stop()
+
+
+def _stop_all(workers: list[Worker]) -> None:
+    """Stop workers (in a background thread)."""
+    for worker in workers:
+        worker.stop()

@@ -77,8 +77,12 @@ class RuntimeApi:
         self.pending.put(invocation)
 
     def close(self) -> None:
-        """Stop serving; a runtime still polling gets no more work."""
+        """Stop serving; a runtime still polling gets no more work. Does not wait."""
         self.pending.put(None)
+        # shutdown() blocks until the serve loop's next poll (up to 0.5 s): not on our caller.
+        threading.Thread(target=self._shut_down, daemon=True).start()
+
+    def _shut_down(self) -> None:
         self._server.shutdown()
         self._server.server_close()
 
