@@ -1,4 +1,17 @@
-"""Container images: the Docker engine the course builds with (AWS backend).
+"""Container images: build one from a context directory and push it to an ECR repository.
+
+`build_and_push(lab, repository, context_dir)` is the one call a notebook makes. How it
+builds is the backend difference, in two functions:
+
+- `_build_with_docker` (AWS): the Docker engine builds the image for linux/amd64 and pushes
+  it to ECR, as a student would with `docker build` and `docker push`.
+- `_build_for_process_runtime` (local): no Docker. The image is the build context's files
+  under `<image dir>/rootfs/`, a virtual environment holding what its `RUN pip install`
+  lines need, and the parsed Dockerfile's configuration in `image.json`; the local ECR gets a
+  real manifest for it (`helpers.images_local`).
+
+The local image store is the contract with the local cloud's Lambda (and later ECS)
+provider: `<state>/images/<digest hex>/image.json`, read with `load_local_image(digest)`.
 
 SageMaker Studio exposes Docker Engine API 1.41 only and answers the unversioned /version
 call with a redirect, so the docker SDK's version detection fails there: pin the version.
@@ -6,12 +19,51 @@ call with a redirect, so the docker SDK's version detection fails there: pin the
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from .localcloud.config import state_dir
+
+if TYPE_CHECKING:
+    from .lab import Lab
 
 STUDIO_DOCKER_API_VERSION = "1.41"
 STUDIO_NETWORK = "sagemaker"  # the only network Studio lets containers join
+PLATFORM = "linux/amd64"  # the course's functions and tasks run on x86_64
+_SINGLE_IMAGE_TYPES = (
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+)
+
+
+class ImageBuildError(RuntimeError):
+    """A build or push failed; the message holds the failing line and what to do."""
+
+
+class DockerUnavailable(ImageBuildError):
+    """No Docker engine answers here, so images cannot be built for AWS on this machine."""
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """A built and pushed image; create functions and tasks from `image_uri` (digest form)."""
+
+    image_uri: str  # <repositoryUri>@sha256:...: pins exactly this build
+    digest: str
+    size_bytes: int
+    tag: str
+    log: list[str] = field(default_factory=list, repr=False)
+    cached: bool = False  # local backend: an unchanged build context reused its image
+
+    @property
+    def tagged_uri(self) -> str:
+        """The same image by tag (<repositoryUri>:<tag>), which a later push moves."""
+        return f"{self.image_uri.split('@', 1)[0]}:{self.tag}"
 
 
 def in_sagemaker_studio() -> bool:
@@ -28,3 +80,135 @@ def docker_client() -> Any:
     if in_sagemaker_studio():
         return docker.from_env(version=STUDIO_DOCKER_API_VERSION)
     return docker.from_env()
+
+
+def build_and_push(
+    lab: Lab, repository: dict[str, Any], context_dir: Path | str, tag: str = "latest"
+) -> BuiltImage:
+    """Build the image in `context_dir` (its Dockerfile) and push it to the repository as `tag`."""
+    context = Path(context_dir).resolve()
+    if not (context / "Dockerfile").is_file():
+        raise FileNotFoundError(f"no Dockerfile in {context}: write it (%%writefile) first")
+    if lab.is_local:
+        return _build_for_process_runtime(lab, repository, context, tag)
+    return _build_with_docker(lab, repository, context, tag)
+
+
+def _build_for_process_runtime(
+    lab: Lab, repository: dict[str, Any], context: Path, tag: str
+) -> BuiltImage:
+    """Local backend: no Docker; files, a virtual environment and image.json (images_local)."""
+    from . import images_local
+
+    return images_local.build(lab, repository, context, tag)
+
+
+def _build_with_docker(lab: Lab, repository: dict[str, Any], context: Path, tag: str) -> BuiltImage:
+    """AWS backend: `docker build --platform linux/amd64`, log in to ECR, `docker push`.
+
+    The build goes through the Engine API's `/build` endpoint (the docker SDK's low-level
+    `api.build`, so that its output streams as it comes). That endpoint uses the classic
+    builder unless BuildKit is requested (`version=2`, which the SDK never sends): one image
+    for one platform, no provenance or SBOM attestations, so ECR receives a single image
+    manifest, which is what Lambda requires (a multi-platform or attestation index is
+    refused with "image manifest, config or layer media type ... is not supported"). After
+    the push the manifest's media type is checked anyway. In SageMaker Studio the engine is
+    reached with API 1.41 and builds join the `sagemaker` network, the only one allowed.
+    """
+    client = _docker_or_explain()
+    uri = repository["repositoryUri"]
+    log: list[str] = []
+    options: dict[str, Any] = {"network_mode": STUDIO_NETWORK} if in_sagemaker_studio() else {}
+    chunks = client.api.build(
+        path=str(context),
+        tag=f"{uri}:{tag}",
+        platform=PLATFORM,
+        rm=True,
+        forcerm=True,
+        decode=True,
+        **options,
+    )
+    for chunk in chunks:
+        if "error" in chunk or "errorDetail" in chunk:
+            raise ImageBuildError(f"docker build failed: {_error_text(chunk)}")
+        for line in str(chunk.get("stream", "")).splitlines():
+            if line.strip():
+                _show(log, line)
+    ecr = lab.client("ecr")
+    data = ecr.get_authorization_token()["authorizationData"][0]
+    username, password = base64.b64decode(data["authorizationToken"]).decode().split(":", 1)
+    client.login(username=username, password=password, registry=data["proxyEndpoint"])
+    auth = {"username": username, "password": password}
+    for chunk in client.api.push(uri, tag=tag, stream=True, decode=True, auth_config=auth):
+        if "error" in chunk or "errorDetail" in chunk:
+            raise ImageBuildError(f"docker push to {uri} failed: {_error_text(chunk)}")
+        if chunk.get("status") and not chunk.get("progressDetail"):
+            _show(log, " ".join(str(chunk[k]) for k in ("id", "status") if chunk.get(k)))
+    detail = ecr.describe_images(
+        repositoryName=repository["repositoryName"], imageIds=[{"imageTag": tag}]
+    )["imageDetails"][0]
+    media_type = detail.get("imageManifestMediaType", "")
+    if media_type and media_type not in _SINGLE_IMAGE_TYPES:
+        raise ImageBuildError(
+            f"ECR received a {media_type} (a multi-platform or attestation index); Lambda "
+            "needs one image manifest. Build with the classic builder, or with buildx "
+            "`--platform linux/amd64 --provenance=false --sbom=false`."
+        )
+    digest = detail["imageDigest"]
+    return BuiltImage(f"{uri}@{digest}", digest, int(detail.get("imageSizeInBytes", 0)), tag, log)
+
+
+def _docker_or_explain() -> Any:
+    """The Docker client, or DockerUnavailable naming the ways out."""
+    try:
+        client = docker_client()
+        client.ping()
+    except Exception as error:  # docker not installed, no socket, engine not running
+        raise DockerUnavailable(
+            f"No Docker engine answers on this machine ({type(error).__name__}: {error}), so "
+            "the image cannot be built for AWS here. Ways out:\n"
+            "  1. enable Docker: start Docker Desktop or the docker service; in SageMaker "
+            "Studio, set DockerSettings.EnableDockerAccess=ENABLED on the domain and restart "
+            "the JupyterLab app;\n"
+            "  2. run this notebook in AWS CloudShell, which has Docker in most regions;\n"
+            "  3. build with AWS CodeBuild (a later option of the course).\n"
+            'The local backend (BACKEND = "local") needs no Docker.'
+        ) from error
+    return client
+
+
+def _error_text(chunk: dict[str, Any]) -> str:
+    """The message of a Docker error chunk."""
+    detail = chunk.get("errorDetail") or {}
+    return str(chunk.get("error") or detail.get("message") or chunk).strip()
+
+
+def _show(log: list[str], line: str) -> None:
+    """Print a progress line and keep it for BuiltImage.log."""
+    line = line.rstrip()
+    # pip's index lines say where this machine downloads from: noise in a notebook's output.
+    if not line or line.lstrip().startswith(("Looking in indexes", "Looking in links")):
+        return
+    print(line, flush=True)
+    log.append(line)
+
+
+def images_root() -> Path:
+    """The local image store: `<local cloud state>/images/`."""
+    return state_dir() / "images"
+
+
+def local_image_dir(digest: str) -> Path:
+    """The directory of a local image: `<state>/images/<digest hex without sha256:>`."""
+    hex_digest = digest.removeprefix("sha256:")
+    if not re.fullmatch(r"[0-9a-f]{64}", hex_digest):
+        raise ValueError(f"not an image digest: {digest!r} (expected sha256:<64 hex digits>)")
+    return images_root() / hex_digest
+
+
+def load_local_image(digest: str) -> dict[str, Any] | None:
+    """The image.json of a locally built image, or None if this machine has no such image."""
+    try:
+        return json.loads((local_image_dir(digest) / "image.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return None

@@ -35,6 +35,16 @@ COURSE_OPERATIONS: dict[str, dict[str, str]] = {
         "ListTagsOfResource": "",
         "DeleteTable": "the response says ACTIVE rather than DELETING; the table is gone at once",
     },
+    "ecr": {
+        "CreateRepository": "stored and tagged; no registry behind it (docker push/pull fail)",
+        "DescribeRepositories": "",
+        "GetAuthorizationToken": "aws backend only (docker login before a push)",
+        "PutImage": "the course passes imageDigest (sha256 of the manifest, AWS's rule); "
+        "moving the only tag of an image to a new one deletes the old image (AWS keeps it "
+        "untagged)",
+        "DescribeImages": "",
+        "DeleteRepository": "force=True deletes the images with it",
+    },
     "sts": {"GetCallerIdentity": "aws backend only (pre-flight)"},
 }
 

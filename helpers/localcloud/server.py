@@ -29,9 +29,10 @@ VERSION = "0.1"
 def provider_classes() -> list[type[Provider]]:
     """The course's providers; each later service adds its class here."""
     from .cloudwatch import CloudWatchProvider
+    from .ecr import EcrProvider
     from .lambda_ import LambdaProvider
 
-    return [CloudWatchProvider, LambdaProvider]
+    return [CloudWatchProvider, EcrProvider, LambdaProvider]
 
 
 class LocalCloud:

@@ -1,0 +1,100 @@
+"""ECR repositories for the course: get-or-create with tags, a table of images, and teardown.
+
+Images get into a repository with `helpers.images.build_and_push` (Docker on AWS, the process
+runtime locally); this module owns the repository itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from . import cleanup, naming
+from .lab import Lab
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+KIND = "ecr repository"
+_MB = 1024 * 1024
+
+
+def ensure_repository(lab: Lab, pattern: str, name: str) -> dict[str, Any]:
+    """Return the repository `<prefix>-<run_id>-<pattern>-<name>`, creating it if missing.
+
+    Put "sagemaker" in `name` (e.g. "sagemaker-fn"): SageMaker's default execution role
+    (AmazonSageMakerFullAccess) may push only to repositories whose name contains
+    "sagemaker", so such a name works from a Studio notebook without extra IAM permissions.
+    The repository is private, tagged with the course tags, tags are mutable (a re-push
+    moves `latest`) and scan-on-push is off (scans cost time and are not part of the course).
+    """
+    repository_name = lab.name(pattern, name, max_length=256)
+    if "sagemaker" not in repository_name and not lab.is_local:
+        print(f"note: {repository_name} lacks 'sagemaker': SageMaker's default role cannot push")
+    client = lab.client("ecr")
+    try:
+        found = client.describe_repositories(repositoryNames=[repository_name])
+        return found["repositories"][0]
+    except client.exceptions.RepositoryNotFoundException:
+        pass
+    try:
+        created = client.create_repository(
+            repositoryName=repository_name,
+            imageTagMutability="MUTABLE",
+            imageScanningConfiguration={"scanOnPush": False},
+            tags=naming.tag_list(lab.tags(pattern)),
+        )["repository"]
+    except client.exceptions.RepositoryAlreadyExistsException:  # created meanwhile
+        return client.describe_repositories(repositoryNames=[repository_name])["repositories"][0]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "AccessDeniedException":
+            raise
+        raise PermissionError(
+            f"this role may not create the ECR repository {repository_name} "
+            f"({error.response['Error'].get('Message', '')}). Ask for ecr:CreateRepository on "
+            "repository/*sagemaker*, or have someone create it once with this exact name."
+        ) from error
+    lab.ledger.record(KIND, repository_name, pattern)
+    return created
+
+
+def images(lab: Lab, repository_name: str) -> pd.DataFrame:
+    """The repository's images, newest first: tag, digest, size in MB, pushed at."""
+    import pandas as pd
+
+    rows = []
+    paginator = lab.client("ecr").get_paginator("describe_images")
+    for page in paginator.paginate(repositoryName=repository_name):
+        for detail in page["imageDetails"]:
+            for tag in detail.get("imageTags") or [None]:
+                rows.append(
+                    {
+                        "tag": tag,
+                        "digest": detail["imageDigest"],
+                        "size_mb": round(detail.get("imageSizeInBytes", 0) / _MB, 3),
+                        "pushed_at": detail.get("imagePushedAt"),
+                    }
+                )
+    table = pd.DataFrame(rows, columns=["tag", "digest", "size_mb", "pushed_at"])
+    return table.sort_values("pushed_at", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _find(lab: Lab) -> Iterable[cleanup.Resource]:
+    """Every course repository (all runs); names say run and pattern."""
+    for page in lab.client("ecr").get_paginator("describe_repositories").paginate():
+        for repository in page["repositories"]:
+            parts = naming.parse_name(repository["repositoryName"])
+            if parts is not None:
+                yield cleanup.Resource(
+                    KIND, repository["repositoryName"], parts.pattern, parts.run_id
+                )
+
+
+def _delete(lab: Lab, resource: cleanup.Resource) -> None:
+    """Delete a repository together with its images."""
+    lab.client("ecr").delete_repository(repositoryName=resource.identifier, force=True)
+
+
+cleanup.register(cleanup.ResourceKind(KIND, cleanup.LAYER_IMAGES, _find, _delete))
