@@ -3,7 +3,21 @@
 Start every notebook with `lab = helpers.connect(BACKEND, region=REGION, run_id=RUN_ID)`.
 """
 
-from . import cleanup, cloudwatch, costs, dynamodb, naming, preflight, waiting
+from . import (
+    cleanup,
+    cloudwatch,
+    costs,
+    dynamodb,
+    ecr,
+    iam,
+    images,
+    lambda_,
+    localcloud,
+    logs,
+    naming,
+    preflight,
+    waiting,
+)
 from .lab import Lab, connect
 
 __all__ = [
@@ -13,6 +27,12 @@ __all__ = [
     "connect",
     "costs",
     "dynamodb",
+    "ecr",
+    "iam",
+    "images",
+    "lambda_",
+    "localcloud",
+    "logs",
     "naming",
     "preflight",
     "waiting",

@@ -22,7 +22,13 @@ if TYPE_CHECKING:
     from .lab import Lab
 
 # Modules whose import registers resource kinds; each service helper adds itself here.
-SERVICE_MODULES = ["helpers.dynamodb"]
+SERVICE_MODULES = [
+    "helpers.dynamodb",
+    "helpers.ecr",
+    "helpers.iam",
+    "helpers.lambda_",
+    "helpers.logs",
+]
 
 # Layers: teardown deletes from the highest layer down. Later kinds pick the layer that
 # matches what they depend on (an API before the Lambda it calls, before the database).

@@ -70,6 +70,22 @@ ESTIMATES: dict[str, list[CostLine]] = {
         ),
         CostLine("an empty on-demand table", "dynamodb_gb_month", 0.0, "idle month"),
     ],
+    "16": [
+        CostLine(
+            "ECR storage of a ~200 MB image for about an hour",
+            "ecr_gb_month",
+            0.2 / HOURS_PER_MONTH,
+            "run",
+        ),
+        CostLine("Lambda requests (~100 invokes)", "lambda_million_requests", 100 / 1e6, "run"),
+        CostLine(
+            "Lambda compute: ~100 invokes x 512 MB x ~1 s (cold starts included)",
+            "lambda_gb_second",
+            100 * 0.5 * 1.0,
+            "run",
+        ),
+        CostLine("ECR storage of the ~200 MB image", "ecr_gb_month", 0.2, "idle month"),
+    ],
 }
 
 

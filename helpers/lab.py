@@ -7,6 +7,7 @@ reaches through DNS names (load balancers, APIs).
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -77,6 +78,11 @@ class Lab:
     def is_local(self) -> bool:
         """True on the local cloud."""
         return self.backend == "local"
+
+    @functools.cached_property
+    def account_id(self) -> str:
+        """This backend's AWS account id, asked of STS once (for ARNs; never print it)."""
+        return self.client("sts").get_caller_identity()["Account"]
 
     def client(self, service: str) -> Any:
         """A boto3 client for this backend (cached per service)."""
