@@ -1,4 +1,8 @@
-"""`make course` in miniature: notebook 00 through the runner twice, nothing left behind."""
+"""`make course` in miniature: each notebook twice through the runner, nothing left behind.
+
+The first run keeps its resources (CLEANUP False), so the second run proves the notebook
+works again on top of them (every step get-or-create), then tears everything down.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +10,27 @@ import json
 import subprocess
 import sys
 
+import pytest
 
-def test_course_runs_twice_and_leaves_no_resources(cloud, tmp_path):
-    for attempt in (1, 2):
+
+@pytest.mark.parametrize("notebook", ["00_start_here", "16_container_lambda"])
+def test_notebook_runs_twice_without_teardown_between(cloud, tmp_path, notebook):
+    number = notebook[:2]
+    for cleanup in ("False", "True"):
         done = subprocess.run(
             [
                 sys.executable,
                 "-m",
                 "helpers.runner",
-                "00",
+                number,
                 "--output-dir",
                 str(tmp_path),
                 "-p",
                 "RUN_ID",
                 "twice",
+                "-p",
+                "CLEANUP",
+                cleanup,
                 "--timeout",
                 "300",
             ],
@@ -27,9 +38,9 @@ def test_course_runs_twice_and_leaves_no_resources(cloud, tmp_path):
             text=True,
             timeout=400,
         )
-        assert done.returncode == 0, f"run {attempt}:\n{done.stdout}\n{done.stderr}"
-        assert "00_start_here  passed" in done.stdout
-        assert "course resources left: none" in done.stdout
+        assert done.returncode == 0, f"CLEANUP {cleanup}:\n{done.stdout}\n{done.stderr}"
+        assert f"{notebook}  passed" in done.stdout
+    assert "course resources left: none" in done.stdout
     status = subprocess.run(
         [sys.executable, "-m", "helpers.localcloud", "status", "--json"],
         capture_output=True,
