@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 NOTEBOOKS ?=
 ARGS ?=
 
-.PHONY: setup course test lint format bench notebooks up down status clean
+.PHONY: setup course test lint format bench notebooks diagrams up down status clean
 
 setup: $(STAMP) engines
 
@@ -45,6 +45,10 @@ notebooks: setup
 	cd notebooks && ../$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.record_timing=False --ExecutePreprocessor.timeout=900 \
 		$(if $(NOTEBOOKS),$(NOTEBOOKS:%=%_*.ipynb),[0-9][0-9]_*.ipynb)
+
+# Architecture diagrams are drawn from code (images/diagrams.py).
+diagrams: $(STAMP)
+	$(PY) images/diagrams.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -239,3 +239,21 @@ def test_aws_preflight_names_what_to_do(cloud):
         "cost consent": True,
     }
     assert "123456789012" not in " ".join(c.detail for c in checks)  # account ids never shown
+
+
+def test_down_kills_workers_a_crashed_daemon_left_behind(tmp_path: Path, monkeypatch):
+    """A runtime working inside the state directory is ours: down ends it, nothing else."""
+    monkeypatch.setenv("LOCALCLOUD_STATE_DIR", str(tmp_path))
+    workdir = tmp_path / "lambda" / "code" / "abc"
+    workdir.mkdir(parents=True)
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    ours = subprocess.Popen([*sleeper, "awslambdaric"], cwd=workdir)
+    elsewhere = subprocess.Popen([*sleeper, "awslambdaric"], cwd=tmp_path.parent)
+    shell_in_state = subprocess.Popen(sleeper, cwd=workdir)  # e.g. a student's terminal
+    try:
+        assert f"worker pid {ours.pid}" in daemon.down()
+        assert ours.wait(timeout=5) == -9
+        assert elsewhere.poll() is None and shell_in_state.poll() is None
+    finally:
+        for process in (ours, elsewhere, shell_in_state):
+            process.kill()
