@@ -13,7 +13,7 @@ import pytest
 
 import helpers
 from helpers import cleanup, ecr, images
-from helpers.dockerfile import DockerfileError
+from helpers.images.dockerfile import DockerfileError
 
 PATTERN = "16"
 DOCKERFILE = textwrap.dedent(

@@ -8,7 +8,8 @@ import textwrap
 
 import pytest
 
-from helpers.dockerfile import (
+from helpers.images.context import DockerIgnore, context_files, copy_plan
+from helpers.images.dockerfile import (
     Copy,
     DockerfileError,
     ImagePath,
@@ -18,8 +19,7 @@ from helpers.dockerfile import (
     parse,
     split_instructions,
 )
-from helpers.dockerfile_context import DockerIgnore, context_files, copy_plan
-from helpers.dockerfile_words import process_word, split_words
+from helpers.images.words import process_word, split_words
 
 LAMBDA = "FROM public.ecr.aws/lambda/python:3.12\n"
 

@@ -43,13 +43,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import dockerfile
+from . import BuiltImage, ImageBuildError, _show, dockerfile, images_root, local_image_dir
+from .context import CopyItem, DockerIgnore, context_files, copy_plan
 from .dockerfile import Copy, ImagePath, MakeDir, PipInstall, Recipe, Step
-from .dockerfile_context import CopyItem, DockerIgnore, context_files, copy_plan
-from .images import BuiltImage, ImageBuildError, _show, images_root, local_image_dir
 
 if TYPE_CHECKING:
-    from .lab import Lab
+    from ..lab import Lab
 
 FORMAT = 1  # bump when the store's layout changes, so that older cached builds are not reused
 MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"

@@ -27,7 +27,7 @@ from .dockerfile import (
     json_form,
     refuse,
 )
-from .dockerfile_words import lex, process_word
+from .words import lex, process_word
 
 _PIP = re.compile(r"pip(?:3(?:\.\d+)?)?")
 _PYTHON = re.compile(r"python(?:3(?:\.\d+)?)?")

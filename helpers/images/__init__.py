@@ -8,7 +8,7 @@ builds is the backend difference, in two functions:
 - `_build_for_process_runtime` (local): no Docker. The image is the build context's files
   under `<image dir>/rootfs/`, a virtual environment holding what its `RUN pip install`
   lines need, and the parsed Dockerfile's configuration in `image.json`; the local ECR gets a
-  real manifest for it (`helpers.images_local`).
+  real manifest for it (`helpers.images.local`).
 
 The local image store is the contract with the local cloud's Lambda (and later ECS)
 provider: `<state>/images/<digest hex>/image.json`, read with `load_local_image(digest)`.
@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .localcloud.config import state_dir
+from ..localcloud.config import state_dir
 
 if TYPE_CHECKING:
-    from .lab import Lab
+    from ..lab import Lab
 
 STUDIO_DOCKER_API_VERSION = "1.41"
 STUDIO_NETWORK = "sagemaker"  # the only network Studio lets containers join
@@ -97,10 +97,10 @@ def build_and_push(
 def _build_for_process_runtime(
     lab: Lab, repository: dict[str, Any], context: Path, tag: str
 ) -> BuiltImage:
-    """Local backend: no Docker; files, a virtual environment and image.json (images_local)."""
-    from . import images_local
+    """Local backend: no Docker; files, a virtual environment and image.json (images.local)."""
+    from . import local
 
-    return images_local.build(lab, repository, context, tag)
+    return local.build(lab, repository, context, tag)
 
 
 def _build_with_docker(lab: Lab, repository: dict[str, Any], context: Path, tag: str) -> BuiltImage:

@@ -15,8 +15,8 @@ how the code runs), or refused with a `DockerfileError` naming its line and why:
 
 Variables (`$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR:+alt}`) are substituted as Docker
 does, from ARG values and ENV, including the base image's own (`LAMBDA_TASK_ROOT=/var/task`).
-Shell words: `dockerfile_words`; RUN lines: `dockerfile_run`; the build context (COPY sources,
-`.dockerignore`): `dockerfile_context`.
+Shell words: `words`; RUN lines: `run`; the build context (COPY sources, `.dockerignore`):
+`context`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 
-from .dockerfile_words import (
+from .words import (
     DockerfileError,
     Instruction,
     WordError,
@@ -355,7 +355,7 @@ class _Parser:
     _add = _copy
 
     def _run(self, ins: Instruction) -> None:
-        from .dockerfile_run import run_steps
+        from .run import run_steps
 
         steps, notes = run_steps(ins, self.variables, self.workdir)
         self.steps += steps
