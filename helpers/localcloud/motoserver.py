@@ -60,6 +60,63 @@ def reset(app: WsgiApp) -> None:
     configure(app)
 
 
+def call(
+    app: WsgiApp, service: str, operation: str, params: dict[str, Any], region: str
+) -> dict[str, Any]:
+    """Call one moto operation in-process, as boto3 would, and return the parsed result.
+
+    Providers use this to let moto do the bookkeeping and then correct what it gets wrong
+    (e.g. the RDS provider patches endpoints). Errors are raised as ServiceError.
+    """
+    from botocore.awsrequest import prepare_request_dict
+    from botocore.parsers import create_parser
+    from botocore.serialize import create_serializer
+    from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+    from .protocols import ServiceError, service_model
+
+    model = service_model(service)
+    operation_model = model.operation_model(operation)
+    request = create_serializer(model.protocol, include_validation=True).serialize_to_request(
+        params, operation_model
+    )
+    prepare_request_dict(request, endpoint_url="http://localhost")
+    body = request["body"]
+    if isinstance(body, dict):  # the query protocol's form fields
+        from urllib.parse import urlencode
+
+        body = urlencode(body, doseq=True)
+    headers = dict(request["headers"])
+    headers["Authorization"] = (
+        f"AWS4-HMAC-SHA256 Credential=internal/20200101/{region}/{model.signing_name}/"
+        "aws4_request, SignedHeaders=host, Signature=0"
+    )
+    if model.protocol == "query":
+        headers.setdefault("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+    environ = EnvironBuilder(
+        path=request["url_path"].split("?")[0],
+        query_string=request["url_path"].partition("?")[2] or None,
+        method=request["method"],
+        headers=headers,
+        data=body.encode() if isinstance(body, str) else body,
+    ).get_environ()
+    with MOTO_LOCK:
+        app_iter, status, response_headers = run_wsgi_app(app, environ, buffered=True)
+        payload = b"".join(app_iter)
+    status_code = int(status.split()[0])
+    parsed = create_parser(model.protocol).parse(
+        {"status_code": status_code, "headers": dict(response_headers), "body": payload},
+        operation_model.output_shape,
+    )
+    if status_code >= 300:
+        error = parsed.get("Error", {})
+        raise ServiceError(
+            error.get("Code", "InternalFailure"), error.get("Message", ""), status_code
+        )
+    parsed.pop("ResponseMetadata", None)
+    return parsed
+
+
 def _post(app: WsgiApp, path: str, body: dict[str, Any]) -> int:
     """POST a JSON body to moto's control API in-process and return the status code."""
     from werkzeug.test import Client

@@ -31,8 +31,10 @@ def provider_classes() -> list[type[Provider]]:
     from .cloudwatch import CloudWatchProvider
     from .ecr import EcrProvider
     from .lambda_ import LambdaProvider
+    from .rds import RdsProvider
+    from .rds_data import RdsDataProvider
 
-    return [CloudWatchProvider, EcrProvider, LambdaProvider]
+    return [CloudWatchProvider, EcrProvider, LambdaProvider, RdsProvider, RdsDataProvider]
 
 
 class LocalCloud:
@@ -59,6 +61,12 @@ class LocalCloud:
         if found is None:
             raise KeyError(f"no local provider for {service}")
         return found
+
+    def call_moto(
+        self, service: str, operation: str, params: dict[str, Any], region: str
+    ) -> dict[str, Any]:
+        """Let moto serve an operation in-process and return its parsed result."""
+        return motoserver.call(self.moto_app, service, operation, params, region)
 
     def control(self, name: str, body: bytes) -> tuple[int, Any]:
         """The daemon's control API: health, status, reset, shutdown."""

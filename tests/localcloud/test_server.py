@@ -41,3 +41,17 @@ def test_control_api_answers_health_and_refuses_unknown_calls(local_cloud):
     assert status == 200 and health["status"] == "ok"
     status, answer = local_cloud.control("nonsense", b"")
     assert status == 404 and "nonsense" in answer["error"]
+
+
+def test_call_moto_returns_parsed_results_and_raises_aws_errors(local_cloud):
+    from helpers.localcloud.protocols import ServiceError
+
+    created = local_cloud.call_moto(
+        "secretsmanager", "CreateSecret", {"Name": "pytest", "SecretString": "s"}, "us-east-1"
+    )
+    assert created["Name"] == "pytest" and created["ARN"].startswith("arn:aws:secretsmanager:")
+    with pytest.raises(ServiceError) as missing:
+        local_cloud.call_moto(
+            "rds", "DescribeDBClusters", {"DBClusterIdentifier": "nope"}, "us-east-1"
+        )
+    assert (missing.value.code, missing.value.status) == ("DBClusterNotFoundFault", 404)
