@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import motoserver
-from .config import HOST, daemon_info_path, state_dir
+from .config import HOST, code_version, daemon_info_path, state_dir
 from .edge import Edge
 from .engines import EngineManager
 from .registry import Provider, Registry
@@ -144,6 +144,7 @@ def serve(port: int) -> None:
         "port": server.server_port,
         "endpoint": cloud.endpoint_url,
         "started_at": cloud.started_at,
+        "code_version": code_version(),
         "state_dir": str(state),
     }
     _write_atomically(daemon_info_path(state), json.dumps(info))
