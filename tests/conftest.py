@@ -27,6 +27,7 @@ def cloud_state() -> Iterator[Path]:
         # Short enough for tests to watch idle workers being reaped and events retried.
         "LOCALCLOUD_LAMBDA_IDLE_SECONDS": "3",
         "LOCALCLOUD_LAMBDA_RETRY_DELAYS": "1,1",
+        "LOCALCLOUD_DATA_API_TRANSACTION_IDLE_SECONDS": "2",
     }
     saved = {k: os.environ.get(k) for k in settings}
     os.environ.update(settings)
