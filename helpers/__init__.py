@@ -4,6 +4,7 @@ Start every notebook with `lab = helpers.connect(BACKEND, region=REGION, run_id=
 """
 
 from . import (
+    aurora,
     cleanup,
     cloudwatch,
     costs,
@@ -16,12 +17,14 @@ from . import (
     logs,
     naming,
     preflight,
+    rds_data,
     waiting,
 )
 from .lab import Lab, connect
 
 __all__ = [
     "Lab",
+    "aurora",
     "cleanup",
     "cloudwatch",
     "connect",
@@ -35,5 +38,6 @@ __all__ = [
     "logs",
     "naming",
     "preflight",
+    "rds_data",
     "waiting",
 ]

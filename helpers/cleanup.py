@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 # Modules whose import registers resource kinds; each service helper adds itself here.
 SERVICE_MODULES = [
+    "helpers.aurora",
     "helpers.dynamodb",
     "helpers.ecr",
     "helpers.iam",
@@ -105,12 +106,28 @@ def find_resources(
 
 
 def teardown(
-    lab: Lab, pattern: str | None = None, *, all_runs: bool = False, quiet: bool = False
+    lab: Lab,
+    pattern: str | None = None,
+    *,
+    all_runs: bool = False,
+    keep: Iterable[str] = (),
+    quiet: bool = False,
 ) -> list[dict[str, str]]:
-    """Delete course resources, most dependent first; print and return what happened."""
+    """Delete course resources, most dependent first; print and return what happened.
+
+    `keep` names resource kinds to leave in place, e.g. a database later notebooks reuse.
+    """
     rows: list[dict[str, str]] = []
     failures: list[str] = []
+    kept = set(keep)
+    _load_kinds()
+    unknown = kept - set(KINDS)
+    if unknown:
+        raise ValueError(f"keep: unknown resource kinds {sorted(unknown)}; known: {sorted(KINDS)}")
     for resource in find_resources(lab, pattern, all_runs=all_runs):
+        if resource.kind in kept:
+            rows.append({**resource.row(), "result": "kept"})
+            continue
         status = _delete(lab, resource)
         rows.append({**resource.row(), "result": status})
         if status.startswith("failed"):

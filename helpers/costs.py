@@ -22,6 +22,7 @@ class Price:
 
 PRICES: dict[str, Price] = {
     "aurora_acu_hour": Price(0.12, "ACU-hour", "Aurora Serverless v2, Aurora Standard"),
+    "aurora_storage_gb_month": Price(0.10, "GB-month", "Aurora Standard storage"),
     "rds_proxy_acu_hour": Price(0.015, "ACU-hour", "RDS Proxy on Serverless v2, 8 ACU minimum"),
     "elasticache_valkey_gb_hour": Price(0.084, "GB-hour", "Valkey Serverless, 100 MB minimum"),
     "fargate_vcpu_hour": Price(0.04048, "vCPU-hour", "Linux/x86, per second, 1 min minimum"),
@@ -85,6 +86,34 @@ ESTIMATES: dict[str, list[CostLine]] = {
             "run",
         ),
         CostLine("ECR storage of the ~200 MB image", "ecr_gb_month", 0.2, "idle month"),
+    ],
+    "19": [
+        CostLine(
+            "Aurora Serverless v2: ~1 ACU on average for ~0.5 h (create, load, query)",
+            "aurora_acu_hour",
+            1 * 0.5,
+            "run",
+        ),
+        CostLine("Lambda requests (~100 invokes)", "lambda_million_requests", 100 / 1e6, "run"),
+        CostLine(
+            "Lambda compute: ~100 invokes x 256 MB x ~0.2 s",
+            "lambda_gb_second",
+            100 * 0.25 * 0.2,
+            "run",
+        ),
+        CostLine(
+            "Aurora at its minimum 0.5 ACU all month (with min 0 ACU + auto-pause: ~$0 "
+            "while paused, storage only)",
+            "aurora_acu_hour",
+            0.5 * HOURS_PER_MONTH,
+            "idle month",
+        ),
+        CostLine(
+            "Aurora storage: a few MB of tables (negligible)",
+            "aurora_storage_gb_month",
+            0.01,
+            "idle month",
+        ),
     ],
 }
 

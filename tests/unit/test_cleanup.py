@@ -94,3 +94,12 @@ def test_ledger_records_deletions(kinds):
     lab = FakeLab()
     cleanup.teardown(lab, pattern="18", quiet=True)
     assert lab.recorded == [("api", "scd-dev-18-api", "deleted")]
+
+
+def test_kept_kinds_stay_and_unknown_kinds_are_refused(kinds):
+    deleted, _ = kinds
+    rows = cleanup.teardown(FakeLab(), keep=["role"], quiet=True)
+    assert deleted == ["scd-dev-18-api", "scd-dev-16-fn"]
+    assert {r["id"]: r["result"] for r in rows}["scd-dev-16-role"] == "kept"
+    with pytest.raises(ValueError, match="unknown resource kinds"):
+        cleanup.teardown(FakeLab(), keep=["rolez"], quiet=True)
