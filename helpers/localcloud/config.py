@@ -32,3 +32,13 @@ def configured_port() -> int:
 def daemon_info_path(state: Path) -> Path:
     """The file in which the daemon tells other processes its pid and port."""
     return state / "daemon.json"
+
+
+def code_version() -> str:
+    """A fingerprint of the local cloud's source files, to notice a daemon running old code."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.rglob("*.py")):
+        digest.update(f"{path.relative_to(REPO_ROOT)}:{path.stat().st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]

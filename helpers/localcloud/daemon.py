@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import HOST, configured_port, daemon_info_path, state_dir
+from .config import HOST, code_version, configured_port, daemon_info_path, state_dir
 
 # Loopback calls must never go through an HTTP proxy from the environment.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -38,6 +38,7 @@ class DaemonInfo:
     pid: int
     port: int
     endpoint: str
+    code_version: str = ""
 
     @classmethod
     def read(cls, state: Path | None = None) -> DaemonInfo | None:
@@ -47,7 +48,12 @@ class DaemonInfo:
             data = json.loads(path.read_text())
         except (FileNotFoundError, json.JSONDecodeError):
             return None
-        return cls(pid=data["pid"], port=data["port"], endpoint=data["endpoint"])
+        return cls(
+            pid=data["pid"],
+            port=data["port"],
+            endpoint=data["endpoint"],
+            code_version=data.get("code_version", ""),
+        )
 
 
 def log_path(state: Path | None = None) -> Path:
@@ -81,8 +87,12 @@ def running() -> DaemonInfo | None:
 def up(timeout: float = 60.0, quiet: bool = False) -> DaemonInfo:
     """Start the daemon detached (if it is not running) and wait until it is healthy."""
     info = running()
-    if info is not None:
+    if info is not None and info.code_version == code_version():
         return info
+    if info is not None:
+        # The course was updated (e.g. git pull) while the daemon ran: it must load the new code.
+        print("local cloud: its code changed since it started; restarting it (local state is lost)")
+        down()
     stale = DaemonInfo.read()
     if stale is not None and _alive(stale.pid):
         raise DaemonError(

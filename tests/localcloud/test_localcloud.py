@@ -257,3 +257,17 @@ def test_down_kills_workers_a_crashed_daemon_left_behind(tmp_path: Path, monkeyp
     finally:
         for process in (ours, elsewhere, shell_in_state):
             process.kill()
+
+
+def test_up_restarts_a_daemon_running_older_code(tmp_path: Path, monkeypatch, capsys):
+    monkeypatch.setenv("LOCALCLOUD_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("LOCALCLOUD_PORT", "0")
+    first = daemon.up(quiet=True)
+    try:
+        assert daemon.up(quiet=True) == first  # same code: the running daemon is reused
+        monkeypatch.setattr(daemon, "code_version", lambda: "a-newer-checkout")
+        second = daemon.up(quiet=True)
+        assert second.pid != first.pid
+        assert "its code changed since it started" in capsys.readouterr().out
+    finally:
+        daemon.down()
