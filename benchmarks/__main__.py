@@ -151,6 +151,56 @@ def bench_lambda(lab: Any) -> dict[str, Any]:
     }
 
 
+def bench_data_api(lab: Any) -> dict[str, dict[str, float]]:
+    """Data API ExecuteStatement: a primary-key SELECT and an INSERT on a local cluster."""
+    import itertools
+
+    rds = lab.client("rds")
+    cluster = rds.create_db_cluster(
+        DBClusterIdentifier="bench",
+        Engine="aurora-mysql",
+        EngineVersion="8.0.mysql_aurora.3.08.0",
+        MasterUsername="admin",
+        ManageMasterUserPassword=True,
+        DatabaseName="bench",
+        ServerlessV2ScalingConfiguration={"MinCapacity": 0.5, "MaxCapacity": 4},
+    )["DBCluster"]
+    rds.create_db_instance(
+        DBInstanceIdentifier="bench-writer",
+        DBClusterIdentifier="bench",
+        Engine="aurora-mysql",
+        DBInstanceClass="db.serverless",
+    )
+    rds.enable_http_endpoint(ResourceArn=cluster["DBClusterArn"])
+    data = lab.client("rds-data")
+    target = {
+        "resourceArn": cluster["DBClusterArn"],
+        "database": "bench",
+        "secretArn": cluster["MasterUserSecret"]["SecretArn"],
+    }
+    data.execute_statement(
+        **target,
+        sql="CREATE TABLE items (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(50) NOT NULL)",
+    )
+    names = (f"item-{n}" for n in itertools.count())
+
+    def insert() -> None:
+        data.execute_statement(
+            **target,
+            sql="INSERT INTO items (name) VALUES (:name)",
+            parameters=[{"name": "name", "value": {"stringValue": next(names)}}],
+        )
+
+    def select() -> None:
+        data.execute_statement(
+            **target,
+            sql="SELECT id, name FROM items WHERE id = :id",
+            parameters=[{"name": "id", "value": {"longValue": 42}}],
+        )
+
+    return {"data api INSERT": timings(insert, 500), "data api SELECT by key": timings(select, 500)}
+
+
 def main() -> None:
     """Run every benchmark, print a table and write the JSON results."""
     import helpers
@@ -165,6 +215,7 @@ def main() -> None:
         try:
             calls = bench_calls(lab)
             lambdas = bench_lambda(lab)
+            data_api = bench_data_api(lab)
         finally:
             daemon.down()
     rows = [
@@ -205,6 +256,15 @@ def main() -> None:
             "n": 800,
         },
     ]
+    rows += [
+        {
+            "benchmark": f"{name} (boto3 round trip)",
+            "median": f"{r['median_ms']:.2f} ms",
+            "p99": f"{r['p99_ms']:.2f} ms",
+            "n": r["n"],
+        }
+        for name, r in data_api.items()
+    ]
     print(text_table(rows))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
@@ -215,6 +275,7 @@ def main() -> None:
                 "local_cloud_start": start,
                 "calls": calls,
                 "lambda": lambdas,
+                "data_api": data_api,
             },
             indent=2,
         )

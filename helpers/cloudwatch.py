@@ -50,8 +50,12 @@ def put_values(
     dimensions: Mapping[str, str] | None = None,
     unit: str = "None",
     timestamp: dt.datetime | None = None,
+    storage_resolution: int = 60,
 ) -> None:
-    """Publish raw values (so percentiles work), in as few PutMetricData calls as allowed."""
+    """Publish raw values (so percentiles work), in as few PutMetricData calls as allowed.
+
+    storage_resolution=1 makes a high-resolution metric that can be read per second.
+    """
     client = lab.client("cloudwatch")
     when = timestamp or dt.datetime.now(dt.UTC)
     dims = [{"Name": k, "Value": v} for k, v in (dimensions or {}).items()]
@@ -66,8 +70,35 @@ def put_values(
                     "Values": chunk,
                     "Unit": unit,
                     "Timestamp": when,
+                    "StorageResolution": storage_resolution,
                 }
             ],
+        )
+
+
+def put_per_second(
+    lab: Lab,
+    namespace: str,
+    name: str,
+    frame: pd.DataFrame,
+    *,
+    time_column: str,
+    value_column: str,
+    dimensions: Mapping[str, str] | None = None,
+    unit: str = "None",
+) -> None:
+    """Publish timed samples as a high-resolution metric, one PutMetricData per second."""
+    seconds = frame[time_column].dt.floor("s")
+    for second, group in frame.groupby(seconds):
+        put_values(
+            lab,
+            namespace,
+            name,
+            group[value_column].tolist(),
+            dimensions=dimensions,
+            unit=unit,
+            timestamp=second.to_pydatetime(),
+            storage_resolution=1,
         )
 
 

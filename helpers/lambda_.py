@@ -224,6 +224,35 @@ def cold_and_warm(
     return pd.DataFrame(rows)
 
 
+def burst(
+    lab: Lab, function_name: str, payload: dict[str, Any], *, seconds: float, callers: int
+) -> pd.DataFrame:
+    """Invoke from `callers` threads for `seconds`: one row per call (time, client_ms, error)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    deadline = time.monotonic() + seconds
+
+    def caller(_: int) -> list[dict[str, Any]]:
+        client = lab.session.client("lambda", endpoint_url=lab.endpoint_url)
+        rows = []
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            response = client.invoke(FunctionName=function_name, Payload=json.dumps(payload))
+            response["Payload"].read()
+            rows.append(
+                {
+                    "time": pd.Timestamp.now(tz="UTC"),
+                    "client_ms": (time.perf_counter() - started) * 1000,
+                    "function_error": response.get("FunctionError"),
+                }
+            )
+        return rows
+
+    with ThreadPoolExecutor(callers) as pool:
+        rows = [row for rows in pool.map(caller, range(callers)) for row in rows]
+    return pd.DataFrame(rows).sort_values("time", ignore_index=True)
+
+
 def package_zip(zip_dir: Path) -> bytes:
     """Zip a directory deterministically: same files, same bytes, same CodeSha256."""
     root = Path(zip_dir)

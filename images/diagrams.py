@@ -28,6 +28,15 @@ DIAGRAMS: dict[str, tuple[list[tuple[str, str]], list[tuple[int, int, str]]]] = 
         ],
         [(0, 1, "push image"), (1, 2, "image URI\n@digest"), (2, 3, "REPORT lines,\nDuration")],
     ),
+    "19_aurora_data_api": (
+        [
+            ("notebook", "you"),
+            ("AWS Lambda\n(ZIP function)", "aws"),
+            ("RDS Data API\n(HTTPS)", "aws"),
+            ("Aurora Serverless v2\nMySQL, 0-4 ACU", "data"),
+        ],
+        [(0, 1, "invoke"), (1, 2, "ExecuteStatement\n+ secret ARN"), (2, 3, "SQL")],
+    ),
 }
 
 

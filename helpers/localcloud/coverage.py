@@ -75,6 +75,34 @@ COURSE_OPERATIONS: dict[str, dict[str, str]] = {
         "DescribeLogStreams": "",
         "DeleteLogGroup": "",
     },
+    "rds": {
+        "CreateDBSubnetGroup": "stored; no VPC placement is enforced",
+        "DescribeDBSubnetGroups": "",
+        "DeleteDBSubnetGroup": "",
+        "CreateDBCluster": "",
+        "DescribeDBClusters": "",
+        "ModifyDBCluster": "",
+        "DeleteDBCluster": "",
+        "CreateDBInstance": "",
+        "DescribeDBInstances": "",
+        "DeleteDBInstance": "",
+        "EnableHttpEndpoint": "",
+        "DescribeDBEngineVersions": "",
+        "ListTagsForResource": "",
+    },
+    "rds-data": {
+        "ExecuteStatement": "",
+        "BatchExecuteStatement": "",
+        "BeginTransaction": "",
+        "CommitTransaction": "",
+        "RollbackTransaction": "",
+    },
+    "secretsmanager": {
+        "GetSecretValue": "",
+        "DescribeSecret": "",
+        "DeleteSecret": "ForceDeleteWithoutRecovery deletes at once; without it the name stays "
+        "taken for the recovery window, as on AWS",
+    },
     "sts": {"GetCallerIdentity": "aws backend only (pre-flight)"},
 }
 
