@@ -10,12 +10,13 @@ so it works after a kernel restart and is safe to run twice.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from . import naming
 from .report import text_table
 
 if TYPE_CHECKING:
@@ -79,6 +80,17 @@ def register(kind: ResourceKind) -> ResourceKind:
     """Add (or replace) a resource kind that teardown knows about."""
     KINDS[kind.name] = kind
     return kind
+
+
+def named(kind: str, lab: Lab, operation: str, items: str, name_key: str) -> Iterator[Resource]:
+    """The course's resources among what a paginated list call returns, recognised by name."""
+    service, method = operation.split(".")
+    for page in lab.client(service).get_paginator(method).paginate():
+        for item in page[items]:
+            name = item if isinstance(item, str) else item[name_key]
+            parts = naming.parse_name(name)
+            if parts is not None:
+                yield Resource(kind, name, parts.pattern, parts.run_id)
 
 
 def is_not_found(error: Exception) -> bool:

@@ -58,11 +58,7 @@ def _active(client: Any, table_name: str) -> dict[str, Any] | None:
 
 def _find(lab: Lab) -> Iterable[cleanup.Resource]:
     """Every course table (all runs); names say run and pattern."""
-    for page in lab.client("dynamodb").get_paginator("list_tables").paginate():
-        for table_name in page["TableNames"]:
-            parts = naming.parse_name(table_name)
-            if parts is not None:
-                yield cleanup.Resource(KIND, table_name, parts.pattern, parts.run_id)
+    return cleanup.named(KIND, lab, "dynamodb.list_tables", "TableNames", "")
 
 
 def _delete(lab: Lab, resource: cleanup.Resource) -> None:

@@ -83,13 +83,7 @@ def images(lab: Lab, repository_name: str) -> pd.DataFrame:
 
 def _find(lab: Lab) -> Iterable[cleanup.Resource]:
     """Every course repository (all runs); names say run and pattern."""
-    for page in lab.client("ecr").get_paginator("describe_repositories").paginate():
-        for repository in page["repositories"]:
-            parts = naming.parse_name(repository["repositoryName"])
-            if parts is not None:
-                yield cleanup.Resource(
-                    KIND, repository["repositoryName"], parts.pattern, parts.run_id
-                )
+    return cleanup.named(KIND, lab, "ecr.describe_repositories", "repositories", "repositoryName")
 
 
 def _delete(lab: Lab, resource: cleanup.Resource) -> None:

@@ -145,11 +145,7 @@ def _as_document(document: Any) -> Any:
 
 def _find(lab: Lab) -> Iterable[cleanup.Resource]:
     """Every course role (all runs); role names say run and pattern."""
-    for page in lab.client("iam").get_paginator("list_roles").paginate():
-        for role in page["Roles"]:
-            parts = naming.parse_name(role["RoleName"])
-            if parts is not None:
-                yield cleanup.Resource(KIND, role["RoleName"], parts.pattern, parts.run_id)
+    return cleanup.named(KIND, lab, "iam.list_roles", "Roles", "RoleName")
 
 
 def _delete(lab: Lab, resource: cleanup.Resource) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 from botocore.exceptions import ClientError
 
-from . import cleanup, logs, naming
+from . import cleanup, logs
 from .lab import Lab
 from .waiting import wait_for
 
@@ -451,11 +451,7 @@ def _decode_payload(body: bytes) -> Any:
 
 def _find(lab: Lab) -> Iterable[cleanup.Resource]:
     """Every course function (all runs); names say run and pattern."""
-    for page in lab.client("lambda").get_paginator("list_functions").paginate():
-        for function in page["Functions"]:
-            parts = naming.parse_name(function["FunctionName"])
-            if parts is not None:
-                yield cleanup.Resource(KIND, function["FunctionName"], parts.pattern, parts.run_id)
+    return cleanup.named(KIND, lab, "lambda.list_functions", "Functions", "FunctionName")
 
 
 def _delete(lab: Lab, resource: cleanup.Resource) -> None:
