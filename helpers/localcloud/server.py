@@ -30,11 +30,19 @@ def provider_classes() -> list[type[Provider]]:
     """The course's providers; each later service adds its class here."""
     from .cloudwatch import CloudWatchProvider
     from .ecr import EcrProvider
+    from .ecs import EcsProvider
     from .lambda_ import LambdaProvider
     from .rds import RdsProvider
     from .rds_data import RdsDataProvider
 
-    return [CloudWatchProvider, EcrProvider, LambdaProvider, RdsProvider, RdsDataProvider]
+    return [
+        CloudWatchProvider,
+        EcrProvider,
+        EcsProvider,
+        LambdaProvider,
+        RdsProvider,
+        RdsDataProvider,
+    ]
 
 
 class LocalCloud:

@@ -24,19 +24,34 @@ def test_aws_managed_policies_can_be_attached(lab):
     iam.delete_role(RoleName="pytest-managed")
 
 
-def test_ecs_tasks_do_not_drift_to_stopped_on_describe(lab):
-    ecs = lab.client("ecs")
-    ecs.create_cluster(clusterName="pytest")
-    ecs.register_task_definition(
-        family="pytest",
-        containerDefinitions=[{"name": "app", "image": "app:latest", "memory": 512}],
-    )
-    task = ecs.run_task(cluster="pytest", taskDefinition="pytest", launchType="FARGATE")
-    task = task["tasks"][0]["taskArn"]
-    statuses = {
-        ecs.describe_tasks(cluster="pytest", tasks=[task])["tasks"][0]["lastStatus"]
-        for _ in range(6)
-    }
-    assert statuses == {"RUNNING"}
-    ecs.stop_task(cluster="pytest", task=task)
-    ecs.delete_cluster(cluster="pytest")
+def test_moto_keeps_ecs_tasks_running_on_describe():
+    """moto's own task records (under the ECS provider) must not drift towards STOPPED."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from helpers.localcloud.server import LocalCloud
+
+    state = Path(tempfile.mkdtemp(prefix="localcloud-moto-"))
+    cloud = LocalCloud(state, port=0)
+    try:
+
+        def ecs(operation: str, **params):
+            return cloud.call_moto("ecs", operation, params, "us-east-1")
+
+        ecs("CreateCluster", clusterName="pytest")
+        ecs(
+            "RegisterTaskDefinition",
+            family="pytest",
+            containerDefinitions=[{"name": "app", "image": "app:latest", "memory": 512}],
+        )
+        task = ecs("RunTask", cluster="pytest", taskDefinition="pytest", launchType="FARGATE")
+        arn = task["tasks"][0]["taskArn"]
+        statuses = {
+            ecs("DescribeTasks", cluster="pytest", tasks=[arn])["tasks"][0]["lastStatus"]
+            for _ in range(6)
+        }
+        assert statuses == {"RUNNING"}
+    finally:
+        cloud.close()
+        shutil.rmtree(state, ignore_errors=True)

@@ -1,0 +1,274 @@
+"""Fargate tasks on the live local cloud: processes, lifecycle, logs, secrets, StopTask."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import helpers
+from helpers.naming import resource_name
+
+TASK_PY = textwrap.dedent(
+    """
+    import os, signal, sys, time
+
+    mode = os.environ.get("MODE", "ok")
+    print("hello from", mode, flush=True)
+    if mode == "ok":
+        for i in range(3):
+            print("line", i)
+        sys.exit(0)
+    if mode == "exit3":
+        sys.exit(3)
+    if mode == "env":
+        print("COLOUR=" + os.environ.get("COLOUR", ""))
+        print("PASSWORD=" + os.environ.get("DB_PASSWORD", ""))
+        print("RAW=" + os.environ.get("RAW_SECRET", ""))
+        sys.exit(0)
+    if mode == "ddb":
+        import boto3
+        ddb = boto3.client("dynamodb")  # no endpoint in the code
+        ddb.put_item(TableName=os.environ["TABLE"], Item={"id": {"S": "from-task"}})
+        sys.exit(0)
+    if mode == "sleep_term":
+        signal.signal(signal.SIGTERM, lambda *_: (print("got SIGTERM", flush=True), sys.exit(5)))
+    if mode == "ignore_term":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    print("sleeping", flush=True)
+    time.sleep(60)
+    """
+)
+ORDER = [
+    "PROVISIONING",
+    "PENDING",
+    "ACTIVATING",
+    "RUNNING",
+    "DEACTIVATING",
+    "STOPPING",
+    "DEPROVISIONING",
+    "STOPPED",
+]
+
+
+@pytest.fixture(scope="module")
+def ecs_env(cloud, tmp_path_factory) -> Any:
+    """An image, a cluster, task definitions, a secret and a table; all removed at the end."""
+    lab = helpers.connect("local", run_id="pytest", quiet=True)
+    unique = uuid.uuid4().hex[:6]
+    repository = helpers.ecr.ensure_repository(lab, "17", f"sagemaker-{unique}")
+    context = Path(tmp_path_factory.mktemp("ecs-image"))
+    (context / "task.py").write_text(TASK_PY)
+    (context / "Dockerfile").write_text(
+        'FROM python:3.12-slim\nWORKDIR /app\nCOPY task.py .\nCMD ["python", "task.py"]\n'
+    )
+    built = helpers.images.build_and_push(lab, repository, context, "v1")
+    ecs, sm, ddb = lab.client("ecs"), lab.client("secretsmanager"), lab.client("dynamodb")
+    cluster = resource_name("pytest", "17", f"tasks-{unique}")
+    ecs.create_cluster(clusterName=cluster)
+    secret = sm.create_secret(
+        Name=resource_name("pytest", "17", f"db-{unique}"),
+        SecretString=json.dumps({"password": "s3cret", "user": "app"}),
+    )["ARN"]
+    table = resource_name("pytest", "17", f"table-{unique}")
+    ddb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    group = f"/ecs/{cluster}"
+
+    def register(
+        family: str, image: str, create_group: str = "true", log_group: str = group
+    ) -> str:
+        """A FARGATE task definition without container-level memory."""
+        container = {
+            "name": "app",
+            "image": image,
+            "essential": True,
+            "stopTimeout": 2,
+            "environment": [{"name": "COLOUR", "value": "teal"}, {"name": "TABLE", "value": table}],
+            "secrets": [
+                {"name": "DB_PASSWORD", "valueFrom": f"{secret}:password::"},
+                {"name": "RAW_SECRET", "valueFrom": secret},
+            ],
+            "logConfiguration": {
+                "logDriver": "awslogs",
+                "options": {
+                    "awslogs-group": log_group,
+                    "awslogs-region": lab.region,
+                    "awslogs-create-group": create_group,
+                    "awslogs-stream-prefix": "job",
+                },
+            },
+        }
+        return ecs.register_task_definition(
+            family=resource_name("pytest", "17", family),
+            requiresCompatibilities=["FARGATE"],
+            networkMode="awsvpc",
+            cpu="256",
+            memory="512",
+            containerDefinitions=[container],
+        )["taskDefinition"]["taskDefinitionArn"]
+
+    subnet = lab.client("ec2").describe_subnets()["Subnets"][0]["SubnetId"]
+    env = {
+        "lab": lab,
+        "ecs": ecs,
+        "cluster": cluster,
+        "group": group,
+        "table": table,
+        "good": register(f"job-{unique}", built.image_uri),
+        "tagged": register(f"tag-{unique}", f"{repository['repositoryUri']}:v1"),
+        "missing": register(f"missing-{unique}", f"{repository['repositoryUri']}:nope"),
+        "nogroup": register(f"nogroup-{unique}", built.image_uri, "false", f"/ecs/absent-{unique}"),
+        "network": {"awsvpcConfiguration": {"subnets": [subnet], "assignPublicIp": "ENABLED"}},
+    }
+    yield env
+    for arn in ecs.list_tasks(cluster=cluster)["taskArns"]:
+        ecs.stop_task(cluster=cluster, task=arn)
+    for key in ("good", "tagged", "missing", "nogroup"):
+        ecs.deregister_task_definition(taskDefinition=env[key])
+    ecs.delete_cluster(cluster=cluster)
+    sm.delete_secret(SecretId=secret, ForceDeleteWithoutRecovery=True)
+    ddb.delete_table(TableName=table)
+    helpers.cleanup.teardown(lab, pattern="17", quiet=True)
+
+
+def run(env: dict, definition: str, mode: str) -> dict:
+    """Run one task with MODE set through a container override."""
+    response = env["ecs"].run_task(
+        cluster=env["cluster"],
+        taskDefinition=env[definition],
+        launchType="FARGATE",
+        networkConfiguration=env["network"],
+        startedBy=f"test-{mode}",
+        overrides={
+            "containerOverrides": [
+                {"name": "app", "environment": [{"name": "MODE", "value": mode}]}
+            ]
+        },
+    )
+    assert response["failures"] == []
+    return response["tasks"][0]
+
+
+def wait_stopped(env: dict, arn: str, timeout: float = 15) -> tuple[dict, list[str]]:
+    """Poll DescribeTasks until STOPPED; the distinct lastStatus values seen, in order."""
+    seen: list[str] = []
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        task = env["ecs"].describe_tasks(cluster=env["cluster"], tasks=[arn])["tasks"][0]
+        if not seen or seen[-1] != task["lastStatus"]:
+            seen.append(task["lastStatus"])
+        if task["lastStatus"] == "STOPPED":
+            return task, seen
+        time.sleep(0.01)
+    raise AssertionError(f"task did not stop: {seen}")
+
+
+def log_lines(env: dict, task: dict) -> list[str]:
+    """The task's awslogs stream `<prefix>/<container>/<task id>`."""
+    stream = f"job/app/{task['taskArn'].rsplit('/', 1)[-1]}"
+    events = (
+        env["lab"].client("logs").get_log_events(logGroupName=env["group"], logStreamName=stream)
+    )
+    return [e["message"] for e in events["events"]]
+
+
+def test_task_runs_to_completion_with_lifecycle_and_logs(ecs_env):
+    started = run(ecs_env, "good", "ok")
+    assert started["lastStatus"] == "PROVISIONING" and started["desiredStatus"] == "RUNNING"
+    task, seen = wait_stopped(ecs_env, started["taskArn"])
+    assert seen == [s for s in ORDER if s in seen], seen
+    assert {"PENDING", "ACTIVATING", "RUNNING", "DEACTIVATING", "STOPPING", "STOPPED"} <= set(seen)
+    assert task["desiredStatus"] == "STOPPED"
+    assert task["stopCode"] == "EssentialContainerExited"
+    assert task["stoppedReason"] == "Essential container in task exited"
+    assert task["containers"][0]["exitCode"] == 0
+    assert task["containers"][0]["lastStatus"] == "STOPPED"
+    times = [task[k] for k in ("createdAt", "pullStartedAt", "pullStoppedAt", "startedAt")]
+    times += [task[k] for k in ("stoppingAt", "executionStoppedAt", "stoppedAt")]
+    assert times == sorted(times)
+    assert log_lines(ecs_env, task) == ["hello from ok", "line 0", "line 1", "line 2"]
+    # moto needed container memory for RunTask; the definition itself is unchanged.
+    definition = ecs_env["ecs"].describe_task_definition(taskDefinition=ecs_env["good"])
+    assert "memory" not in definition["taskDefinition"]["containerDefinitions"][0]
+
+
+def test_exit_code_tagged_image_and_list_filters(ecs_env):
+    started = run(ecs_env, "tagged", "exit3")
+    ecs, cluster = ecs_env["ecs"], ecs_env["cluster"]
+    task, _ = wait_stopped(ecs_env, started["taskArn"])
+    assert task["containers"][0]["exitCode"] == 3
+    assert task["stopCode"] == "EssentialContainerExited"
+    stopped = ecs.list_tasks(cluster=cluster, desiredStatus="STOPPED", startedBy="test-exit3")
+    assert stopped["taskArns"] == [started["taskArn"]]
+    assert started["taskArn"] not in ecs.list_tasks(cluster=cluster)["taskArns"]
+
+
+def test_environment_and_secrets_reach_the_process(ecs_env):
+    task, _ = wait_stopped(ecs_env, run(ecs_env, "good", "env")["taskArn"])
+    lines = log_lines(ecs_env, task)
+    assert "COLOUR=teal" in lines and "PASSWORD=s3cret" in lines
+    assert json.loads(next(line for line in lines if line.startswith("RAW="))[4:])["user"] == "app"
+
+
+def test_task_uses_dynamodb_without_endpoint_in_code(ecs_env):
+    task, _ = wait_stopped(ecs_env, run(ecs_env, "good", "ddb")["taskArn"], timeout=30)
+    assert task["containers"][0]["exitCode"] == 0, log_lines(ecs_env, task)
+    item = (
+        ecs_env["lab"]
+        .client("dynamodb")
+        .get_item(TableName=ecs_env["table"], Key={"id": {"S": "from-task"}})
+    )
+    assert "Item" in item
+
+
+def _wait_running(env: dict, arn: str) -> None:
+    """Until the task is RUNNING and its process printed 'sleeping'."""
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        task = env["ecs"].describe_tasks(cluster=env["cluster"], tasks=[arn])["tasks"][0]
+        if task["lastStatus"] == "RUNNING" and "sleeping" in log_lines(env, task):
+            return
+        time.sleep(0.1)
+    raise AssertionError("task never ran")
+
+
+def test_stop_task_sigterm_then_sigkill(ecs_env):
+    ecs, cluster = ecs_env["ecs"], ecs_env["cluster"]
+    polite = run(ecs_env, "good", "sleep_term")["taskArn"]
+    stubborn = run(ecs_env, "good", "ignore_term")["taskArn"]
+    _wait_running(ecs_env, polite)
+    _wait_running(ecs_env, stubborn)
+    answer = ecs.stop_task(cluster=cluster, task=polite, reason="enough")["task"]
+    assert answer["desiredStatus"] == "STOPPED"
+    began = time.time()
+    ecs.stop_task(cluster=cluster, task=stubborn)
+    task, _ = wait_stopped(ecs_env, polite)
+    assert task["stopCode"] == "UserInitiated" and task["stoppedReason"] == "enough"
+    assert task["containers"][0]["exitCode"] == 5
+    assert "got SIGTERM" in log_lines(ecs_env, task)
+    task, _ = wait_stopped(ecs_env, stubborn)
+    assert time.time() - began >= 1.9
+    assert task["containers"][0]["exitCode"] == 137
+    assert task["stoppedReason"] == "Task stopped by user"
+
+
+def test_missing_image_or_log_group_fails_to_start(ecs_env):
+    missing = run(ecs_env, "missing", "ok")["taskArn"]
+    nogroup = run(ecs_env, "nogroup", "ok")["taskArn"]
+    task, _ = wait_stopped(ecs_env, missing)
+    assert task["stopCode"] == "TaskFailedToStart"
+    assert task["stoppedReason"].startswith("CannotPullContainerError")
+    assert "exitCode" not in task["containers"][0]
+    task, _ = wait_stopped(ecs_env, nogroup)
+    assert task["stopCode"] == "TaskFailedToStart"
+    assert "log group does not exist" in task["stoppedReason"]
