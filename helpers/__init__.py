@@ -10,6 +10,7 @@ from . import (
     costs,
     dynamodb,
     ecr,
+    ecs,
     iam,
     images,
     lambda_,
@@ -18,6 +19,7 @@ from . import (
     naming,
     preflight,
     rds_data,
+    s3,
     waiting,
 )
 from .lab import Lab, connect
@@ -31,6 +33,7 @@ __all__ = [
     "costs",
     "dynamodb",
     "ecr",
+    "ecs",
     "iam",
     "images",
     "lambda_",
@@ -39,5 +42,6 @@ __all__ = [
     "naming",
     "preflight",
     "rds_data",
+    "s3",
     "waiting",
 ]

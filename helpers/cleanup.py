@@ -27,9 +27,11 @@ SERVICE_MODULES = [
     "helpers.aurora",
     "helpers.dynamodb",
     "helpers.ecr",
+    "helpers.ecs",
     "helpers.iam",
     "helpers.lambda_",
     "helpers.logs",
+    "helpers.s3",
 ]
 
 # Layers: teardown deletes from the highest layer down. Later kinds pick the layer that

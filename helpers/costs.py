@@ -39,6 +39,7 @@ PRICES: dict[str, Price] = {
     "dynamodb_million_writes": Price(0.625, "1M write request units", "on-demand"),
     "dynamodb_million_reads": Price(0.125, "1M read request units", "on-demand"),
     "dynamodb_gb_month": Price(0.25, "GB-month", "table storage"),
+    "s3_gb_month": Price(0.023, "GB-month", "S3 Standard; requests extra, tiny here"),
 }
 
 HOURS_PER_MONTH = 730
@@ -86,6 +87,39 @@ ESTIMATES: dict[str, list[CostLine]] = {
             "run",
         ),
         CostLine("ECR storage of the ~200 MB image", "ecr_gb_month", 0.2, "idle month"),
+    ],
+    "17": [
+        CostLine(
+            "Fargate vCPU: ~5 tasks x 0.25 vCPU x 1 min (1-minute minimum billing)",
+            "fargate_vcpu_hour",
+            5 * 0.25 / 60,
+            "run",
+        ),
+        CostLine(
+            "Fargate memory: ~5 tasks x 0.5 GB x 1 min",
+            "fargate_gb_hour",
+            5 * 0.5 / 60,
+            "run",
+        ),
+        CostLine(
+            "public IPv4 address of each task while it runs (~5 x 1 min)",
+            "public_ipv4_hour",
+            5 / 60,
+            "run",
+        ),
+        CostLine(
+            "ECR storage of a ~150 MB image for about an hour",
+            "ecr_gb_month",
+            0.15 / HOURS_PER_MONTH,
+            "run",
+        ),
+        CostLine("S3: a few small JSON results (negligible)", "s3_gb_month", 1e-6, "run"),
+        CostLine(
+            "ECR storage of the ~150 MB image (tasks stop by themselves: no compute)",
+            "ecr_gb_month",
+            0.15,
+            "idle month",
+        ),
     ],
     "19": [
         CostLine(

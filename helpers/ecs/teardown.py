@@ -1,0 +1,186 @@
+"""Teardown of the course's ECS resources: tasks, task definitions, clusters, security group.
+
+On AWS a stopped task's network interface can hold the security group for a while, and a
+cluster refuses deletion while tasks are still stopping: both are retried with progress.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from .. import cleanup, naming
+from ..lab import Lab
+from ..waiting import wait_for
+from . import CLUSTER_KIND, SECURITY_GROUP_KIND, TASK_DEFINITION_KIND, TASK_KIND, TASK_SG_NAME
+
+
+def _course_clusters(lab: Lab) -> Iterable[tuple[str, naming.NameParts]]:
+    """(cluster ARN, name parts) of every course cluster."""
+    for page in lab.client("ecs").get_paginator("list_clusters").paginate():
+        for arn in page["clusterArns"]:
+            parts = naming.parse_name(arn.rsplit("/", 1)[-1])
+            if parts is not None:
+                yield arn, parts
+
+
+def _find_tasks(lab: Lab) -> Iterable[cleanup.Resource]:
+    """Tasks still meant to run in course clusters."""
+    paginator = lab.client("ecs").get_paginator("list_tasks")
+    for cluster_arn, parts in _course_clusters(lab):
+        for page in paginator.paginate(cluster=cluster_arn, desiredStatus="RUNNING"):
+            for task_arn in page["taskArns"]:
+                yield cleanup.Resource(
+                    TASK_KIND, task_arn, parts.pattern, parts.run_id, {"cluster": cluster_arn}
+                )
+
+
+def _stop_task(lab: Lab, resource: cleanup.Resource) -> None:
+    """Stop a task (ECS sends SIGTERM, then SIGKILL after stopTimeout)."""
+    lab.client("ecs").stop_task(
+        cluster=resource.detail["cluster"], task=resource.identifier, reason="course teardown"
+    )
+
+
+def _active_revisions(client: Any, family: str) -> list[str]:
+    """ARNs of the family's ACTIVE revisions (familyPrefix is a prefix: keep exact matches)."""
+    pages = client.get_paginator("list_task_definitions").paginate(
+        familyPrefix=family, status="ACTIVE"
+    )
+    return [
+        arn
+        for page in pages
+        for arn in page["taskDefinitionArns"]
+        if arn.rsplit("/", 1)[-1].rsplit(":", 1)[0] == family
+    ]
+
+
+def _find_task_definitions(lab: Lab) -> Iterable[cleanup.Resource]:
+    """Course task definition families with an ACTIVE revision."""
+    client = lab.client("ecs")
+    paginator = client.get_paginator("list_task_definition_families")
+    for page in paginator.paginate(familyPrefix=naming.run_prefix(), status="ACTIVE"):
+        for family in page["families"]:
+            parts = naming.parse_name(family)
+            # moto ignores `status` here, so ask for the family's ACTIVE revisions as well.
+            if parts is not None and _active_revisions(client, family):
+                yield cleanup.Resource(TASK_DEFINITION_KIND, family, parts.pattern, parts.run_id)
+
+
+def _delete_task_definitions(lab: Lab, resource: cleanup.Resource) -> None:
+    """Deregister every ACTIVE revision of a family, then delete them where ECS can."""
+    client = lab.client("ecs")
+    arns = _active_revisions(client, resource.identifier)
+    for arn in arns:
+        client.deregister_task_definition(taskDefinition=arn)
+    if not hasattr(client, "delete_task_definitions"):
+        return
+    for start in range(0, len(arns), 10):  # DeleteTaskDefinitions takes at most 10
+        # INACTIVE revisions cost nothing and cannot be run: deleting them is tidiness only.
+        with contextlib.suppress(ClientError):
+            client.delete_task_definitions(taskDefinitions=arns[start : start + 10])
+
+
+def _find_clusters(lab: Lab) -> Iterable[cleanup.Resource]:
+    """Course clusters that are still ACTIVE."""
+    found = list(_course_clusters(lab))
+    if not found:
+        return []
+    client = lab.client("ecs")
+    active = set()
+    for start in range(0, len(found), 100):
+        batch = [arn for arn, _ in found[start : start + 100]]
+        for cluster in client.describe_clusters(clusters=batch)["clusters"]:
+            if cluster["status"] == "ACTIVE":
+                active.add(cluster["clusterArn"])
+    return [
+        cleanup.Resource(CLUSTER_KIND, arn, parts.pattern, parts.run_id)
+        for arn, parts in found
+        if arn in active
+    ]
+
+
+def _retry_while(lab: Lab, call: Any, codes: tuple[str, ...], what: str, timeout: float) -> None:
+    """Call `call` until AWS stops answering with one of `codes` (something still holds it)."""
+
+    def attempt() -> bool:
+        try:
+            call()
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code", "") in codes:
+                return False
+            raise
+        return True
+
+    local = lab.is_local
+    wait_for(
+        attempt,
+        what=what,
+        timeout=timeout,
+        estimate=1 if local else 60,
+        interval=0.5 if local else 10.0,
+    )
+
+
+def _delete_cluster(lab: Lab, resource: cleanup.Resource) -> None:
+    """Delete a cluster; on AWS stopping tasks hold it for a while, so retry."""
+    _retry_while(
+        lab,
+        lambda: lab.client("ecs").delete_cluster(cluster=resource.identifier),
+        ("ClusterContainsTasksException", "ClusterContainsServicesException"),
+        f"deleting {resource.identifier.rsplit('/', 1)[-1]} (tasks still stopping)",
+        300,
+    )
+
+
+def _find_security_groups(lab: Lab) -> Iterable[cleanup.Resource]:
+    """Course task security groups (all runs), by name."""
+    paginator = lab.client("ec2").get_paginator("describe_security_groups")
+    pages = paginator.paginate(
+        Filters=[{"Name": "group-name", "Values": [f"{naming.run_prefix()}*-{TASK_SG_NAME}"]}]
+    )
+    for page in pages:
+        for group in page["SecurityGroups"]:
+            parts = naming.parse_name(group["GroupName"])
+            if parts is not None and parts.name == TASK_SG_NAME:
+                yield cleanup.Resource(
+                    SECURITY_GROUP_KIND, group["GroupId"], parts.pattern, parts.run_id
+                )
+
+
+def _delete_security_group(lab: Lab, resource: cleanup.Resource) -> None:
+    """Delete the group; on AWS the network interfaces of stopped tasks hold it for minutes."""
+    _retry_while(
+        lab,
+        lambda: lab.client("ec2").delete_security_group(GroupId=resource.identifier),
+        ("DependencyViolation",),
+        f"deleting {resource.identifier} (task network interfaces still attached)",
+        600,
+    )
+
+
+cleanup.register(
+    cleanup.ResourceKind(TASK_KIND, cleanup.LAYER_COMPUTE + 1, _find_tasks, _stop_task)
+)
+cleanup.register(
+    cleanup.ResourceKind(
+        TASK_DEFINITION_KIND,
+        cleanup.LAYER_COMPUTE - 1,
+        _find_task_definitions,
+        _delete_task_definitions,
+    )
+)
+cleanup.register(
+    cleanup.ResourceKind(CLUSTER_KIND, cleanup.LAYER_COMPUTE - 2, _find_clusters, _delete_cluster)
+)
+cleanup.register(
+    cleanup.ResourceKind(
+        SECURITY_GROUP_KIND,
+        cleanup.LAYER_FOUNDATION + 1,
+        _find_security_groups,
+        _delete_security_group,
+    )
+)
