@@ -28,6 +28,15 @@ DIAGRAMS: dict[str, tuple[list[tuple[str, str]], list[tuple[int, int, str]]]] = 
         ],
         [(0, 1, "push image"), (1, 2, "image URI\n@digest"), (2, 3, "REPORT lines,\nDuration")],
     ),
+    "17_fargate_batch_task": (
+        [
+            ("notebook\n(%%writefile, build)", "you"),
+            ("Amazon ECR\nrepository", "aws"),
+            ("ECS on Fargate\n(one task)", "aws"),
+            ("S3 bucket\n+ CloudWatch Logs", "data"),
+        ],
+        [(0, 1, "push image"), (1, 2, "run_task"), (2, 3, "result JSON,\nlog lines")],
+    ),
     "19_aurora_data_api": (
         [
             ("notebook", "you"),

@@ -16,7 +16,10 @@ import pytest
 QUICK = {"19_aurora_data_api": ["-p", "LOAD_SECONDS", "5", "-p", "LOAD_CALLERS", "2"]}
 
 
-@pytest.mark.parametrize("notebook", ["00_start_here", "16_container_lambda", "19_aurora_data_api"])
+@pytest.mark.parametrize(
+    "notebook",
+    ["00_start_here", "16_container_lambda", "17_fargate_batch_task", "19_aurora_data_api"],
+)
 def test_notebook_runs_twice_without_teardown_between(cloud, tmp_path, notebook):
     for cleanup in ("False", "True"):
         command = [
