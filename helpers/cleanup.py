@@ -110,7 +110,8 @@ def find_resources(
     _load_kinds()
     found: list[Resource] = []
     for kind in sorted(KINDS.values(), key=lambda k: -k.layer):
-        for resource in kind.find(lab):
+        # Sorted within a kind: list APIs return no stable order, and reports must not vary.
+        for resource in sorted(kind.find(lab), key=lambda r: r.identifier):
             if not all_runs and resource.run_id != lab.run_id:
                 continue
             if pattern is not None and resource.pattern != pattern:

@@ -103,3 +103,16 @@ def test_kept_kinds_stay_and_unknown_kinds_are_refused(kinds):
     assert {r["id"]: r["result"] for r in rows}["scd-dev-16-role"] == "kept"
     with pytest.raises(ValueError, match="unknown resource kinds"):
         cleanup.teardown(FakeLab(), keep=["rolez"], quiet=True)
+
+
+def test_resources_of_one_kind_come_in_a_stable_order(kinds, monkeypatch):
+    deleted, _ = kinds
+    shuffled = cleanup.ResourceKind(
+        "function",
+        70,
+        lambda lab: [cleanup.Resource("function", i, "16", "dev") for i in ("b", "c", "a")],
+        cleanup.KINDS["function"].delete,
+    )
+    monkeypatch.setitem(cleanup.KINDS, "function", shuffled)
+    cleanup.teardown(FakeLab(), pattern="16", quiet=True)
+    assert deleted == ["a", "b", "c", "scd-dev-16-role"]
