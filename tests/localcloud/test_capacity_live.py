@@ -2,39 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import threading
 import time
-from pathlib import Path
 from types import SimpleNamespace
 
 import pymysql
 import pytest
 
-from helpers.localcloud.engines import EngineManager, kill_leftovers
 from helpers.localcloud.metricstore import MetricStore
 from helpers.localcloud.rds import capacity as cap
 
 pytestmark = pytest.mark.engines
 PASSWORD = "capacity-test-pw"
-
-
-@pytest.fixture
-def root():
-    """An engines root other users can pass through (pytest's tmp_path sits under a 0700 dir)."""
-    base = Path(tempfile.mkdtemp(prefix="lc-capacity-"))
-    base.chmod(0o755)
-    yield base / "engines"
-    kill_leftovers(base / "engines")  # whatever a failing test left running
-    shutil.rmtree(base, ignore_errors=True)
-
-
-@pytest.fixture
-def manager(root):
-    m = EngineManager(root)
-    yield m
-    m.wipe()
 
 
 def busy_client(port: int, stop: threading.Event) -> None:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
-import tempfile
 import threading
 from pathlib import Path
 
@@ -26,23 +24,6 @@ from helpers.localcloud.engines import (
 
 pytestmark = pytest.mark.engines
 HOST = "127.0.0.1"
-
-
-@pytest.fixture
-def root():
-    """An engines root the postgres user can reach (pytest's tmp_path sits under a 0700 dir)."""
-    base = Path(tempfile.mkdtemp(prefix="lc-engines-"))
-    base.chmod(0o755)
-    yield base / "engines"
-    kill_leftovers(base / "engines")  # whatever a failing test left running
-    shutil.rmtree(base, ignore_errors=True)
-
-
-@pytest.fixture
-def manager(root):
-    m = EngineManager(root)
-    yield m
-    m.wipe()
 
 
 def refused(port: int) -> bool:
