@@ -24,10 +24,12 @@ if TYPE_CHECKING:
 
 # Modules whose import registers resource kinds; each service helper adds itself here.
 SERVICE_MODULES = [
+    "helpers.apigatewayv2",
     "helpers.aurora",
     "helpers.dynamodb",
     "helpers.ecr",
     "helpers.ecs",
+    "helpers.elbv2",
     "helpers.iam",
     "helpers.lambda_",
     "helpers.logs",

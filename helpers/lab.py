@@ -11,6 +11,7 @@ import functools
 import json
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,6 +167,32 @@ def _aws_rest_api_url(lab: Lab, resource: dict[str, Any], stage: str | None) -> 
     return f"https://{resource['id']}.execute-api.{lab.region}.amazonaws.com/{stage}"
 
 
-URL_RESOLVERS["alb"] = {"aws": _aws_alb_url}
-URL_RESOLVERS["http-api"] = {"aws": _aws_http_api_url}
+def local_endpoints(lab: Lab) -> dict[str, Any]:
+    """The local cloud's listeners by service (load balancers, APIs, task ports)."""
+    request = urllib.request.Request(f"{lab.endpoint_url}/_localcloud/endpoints")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def _local_alb_url(lab: Lab, resource: dict[str, Any], stage: str | None) -> str:
+    found = local_endpoints(lab).get("elbv2", {}).get("load_balancers", {})
+    entry = found.get(resource["LoadBalancerArn"])
+    if not entry or not entry.get("url"):
+        raise LookupError(
+            f"load balancer {resource.get('LoadBalancerName')} has no listener on the local "
+            "cloud yet: create one (create_listener) before asking for its URL"
+        )
+    return entry["url"]
+
+
+def _local_http_api_url(lab: Lab, resource: dict[str, Any], stage: str | None) -> str:
+    found = local_endpoints(lab).get("apigatewayv2", {}).get("apis", {})
+    base = found.get(resource["ApiId"])
+    if base is None:
+        raise LookupError(f"API {resource['ApiId']} is not served by the local cloud")
+    return base if stage in (None, "$default") else f"{base}/{stage}"
+
+
+URL_RESOLVERS["alb"] = {"aws": _aws_alb_url, "local": _local_alb_url}
+URL_RESOLVERS["http-api"] = {"aws": _aws_http_api_url, "local": _local_http_api_url}
 URL_RESOLVERS["rest-api"] = {"aws": _aws_rest_api_url}

@@ -45,6 +45,10 @@ class Provider:
         """A small summary for `python -m helpers.localcloud status`."""
         return {}
 
+    def endpoints(self) -> dict[str, Any]:
+        """Local URLs this provider serves (load balancer listeners, APIs), for `url_for`."""
+        return {}
+
 
 class Registry:
     """Providers by botocore service name, with a cache of (service, operation) look-ups."""

@@ -28,17 +28,21 @@ VERSION = "0.1"
 
 def provider_classes() -> list[type[Provider]]:
     """The course's providers; each later service adds its class here."""
+    from .apigatewayv2 import ApiGatewayV2Provider
     from .cloudwatch import CloudWatchProvider
     from .ecr import EcrProvider
     from .ecs import EcsProvider
+    from .elbv2 import ElbV2Provider
     from .lambda_ import LambdaProvider
     from .rds import RdsProvider
     from .rds_data import RdsDataProvider
 
     return [
+        ApiGatewayV2Provider,
         CloudWatchProvider,
         EcrProvider,
         EcsProvider,
+        ElbV2Provider,
         LambdaProvider,
         RdsProvider,
         RdsDataProvider,
@@ -77,7 +81,7 @@ class LocalCloud:
         return motoserver.call(self.moto_app, service, operation, params, region)
 
     def control(self, name: str, body: bytes) -> tuple[int, Any]:
-        """The daemon's control API: health, status, reset, shutdown."""
+        """The daemon's control API: health, status, endpoints, reset, shutdown."""
         if name == "health":
             return 200, {
                 "status": "ok",
@@ -88,6 +92,8 @@ class LocalCloud:
             }
         if name == "status":
             return 200, self.status()
+        if name == "endpoints":
+            return 200, {p.service: p.endpoints() for p in self.registry.providers()}
         if name == "reset":
             self.reset()
             return 200, {"reset": True}

@@ -1,0 +1,1 @@
+"""API Gateway HTTP APIs for the course (placeholder)."""

@@ -1,0 +1,1 @@
+"""Application Load Balancers for the course (placeholder)."""
