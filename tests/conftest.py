@@ -28,6 +28,7 @@ def cloud_state() -> Iterator[Path]:
         "LOCALCLOUD_LAMBDA_IDLE_SECONDS": "3",
         "LOCALCLOUD_LAMBDA_RETRY_DELAYS": "1,1",
         "LOCALCLOUD_DATA_API_TRANSACTION_IDLE_SECONDS": "2",
+        "LOCALCLOUD_ECS_SAMPLE_SECONDS": "1",
     }
     saved = {k: os.environ.get(k) for k in settings}
     os.environ.update(settings)

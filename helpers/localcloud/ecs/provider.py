@@ -1,11 +1,12 @@
-"""The ECS provider: Fargate tasks started with RunTask run as local processes.
+"""The ECS provider: Fargate tasks run as local processes; services keep them running.
 
-moto stays the control plane (clusters, task definitions, the task records and their ENI
-attachments); this provider starts each task's containers from the local image store,
-walks the task lifecycle on real events, ships container output to CloudWatch Logs
-(`awslogs`) and answers DescribeTasks / ListTasks / StopTask from that real state.
-Services, deployments and load balancers are left to moto for now (moto never starts
-service tasks); EC2 and EXTERNAL launch types are passed to moto untouched.
+moto stays the control plane (clusters, task definitions, services, the task records and
+their ENI attachments); this provider starts each task's containers from the local image
+store, walks the task lifecycle on real events, ships container output to CloudWatch Logs
+(`awslogs`) and answers DescribeTasks / ListTasks / StopTask from that real state. Fargate
+services are run by the local scheduler (`services.py`): desiredCount, replacement of tasks
+that exit or fail ALB health checks, target registration, deployments, events and AWS/ECS
+utilisation metrics. EC2 and EXTERNAL launch types are passed to moto untouched.
 
 Where the local cloud differs from AWS:
 - A container is a process on this machine, started from the image's files with the
@@ -22,8 +23,17 @@ Where the local cloud differs from AWS:
 - stopTimeout defaults to 30 s as on Fargate (its maximum is 120 s); a process killed by a
   signal reports 128 + signal (137 for SIGKILL). StopTask without a reason says
   "Task stopped by user".
-- Health checks, dependsOn ordering, firelens, EFS volumes and ECS Exec are not run.
-  Stopped tasks stay visible until the local cloud is reset (AWS: about an hour).
+- Tasks share this machine's network. Each container port of a task's portMappings is
+  given a free loopback port, passed to the container as PORT (with HOST=127.0.0.1); a
+  container must listen on $PORT (defaulting to its containerPort keeps it right on AWS).
+  The load balancer reaches the task's ENI address and container port through that mapping.
+- Container health checks, dependsOn ordering, firelens, EFS volumes and ECS Exec are not
+  run. Stopped tasks stay visible until the local cloud is reset (AWS: about an hour).
+- Services: rolling deployments only (minimumHealthyPercent 100, maximumPercent 200; no
+  circuit breaker, blue/green, capacity provider weights or placement). A task that keeps
+  failing is restarted after 1, 2, 4 ... 60 s. AWS/ECS CPUUtilization and MemoryUtilization
+  are sampled every 20 s from the task processes (CPU time and resident memory, as a percent
+  of the task's cpu and memory size).
 """
 
 from __future__ import annotations
@@ -33,8 +43,12 @@ import uuid
 from typing import Any
 
 from ..motoserver import MOTO_LOCK
+from ..protocols import ServiceError
 from ..registry import Provider, RequestContext
-from .containers import ContainerPlan, StartFailure, plan_container, resolve_container
+from .containers import ContainerPlan, StartFailure, free_port, plan_container, resolve_container
+from .service_api import create_service, delete_service, update_service
+from .service_record import Deployment, LocalService
+from .services import ServiceScheduler
 from .tasks import ContainerRun, LocalTask, LogShipper
 
 DEFAULT_STOP_REASON = "Task stopped by user"
@@ -59,9 +73,16 @@ class EcsProvider(Provider):
         super().__init__(cloud)
         self.tasks: dict[str, LocalTask] = {}
         self.shipper = LogShipper()
+        self.services = ServiceScheduler(self)
 
     def RunTask(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
         """Start the task's containers as local processes (Fargate); moto records the task."""
+        return self.run_tasks(params, context)
+
+    def run_tasks(
+        self, params: dict, context: RequestContext, service_arn: str | None = None
+    ) -> dict:
+        """RunTask for callers and for services: moto's record plus local processes."""
         definition = self._task_definition(params.get("taskDefinition", ""), context)
         result = self._moto_run_task(params, context, definition)
         if definition is None:
@@ -74,9 +95,87 @@ class EcsProvider(Provider):
                 continue
             local = self._start(task, definition, overrides, context)
             local.cluster_arn = task.get("clusterArn", "default")
+            local.service_arn = service_arn
+            interfaces = _network_interfaces(task)
+            local.private_ip = interfaces[0]["privateIpv4Address"] if interfaces else None
             self.tasks[local.arn] = local
             _overlay(task, local, definition)
         return result
+
+    def start_service_tasks(
+        self, service: LocalService, deployment: Deployment, count: int
+    ) -> list[str]:
+        """Start `count` tasks of a service's deployment; their ARNs."""
+        params: dict[str, Any] = {
+            "cluster": service.cluster_arn,
+            "taskDefinition": deployment.task_definition,
+            "count": count,
+            "launchType": service.launch_type,
+            "startedBy": deployment.id,
+            "group": f"service:{service.name}",
+        }
+        if service.network_configuration:
+            params["networkConfiguration"] = service.network_configuration
+        if service.propagate_tags:
+            params["tags"] = service.propagate_tags
+        try:
+            result = self.run_tasks(params, service.context, service.arn)
+        except ServiceError as error:
+            service.event(f"was unable to place a task. Reason: {error.message}.")
+            return []
+        started = [task["taskArn"] for task in result.get("tasks", [])]
+        deployment.tasks.extend(started)
+        return started
+
+    def CreateService(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+        """moto records the service; the local scheduler runs its tasks."""
+        return create_service(self, params, context)
+
+    def UpdateService(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+        """Desired count and deployments, carried out by the local scheduler."""
+        return update_service(self, params, context)
+
+    def DeleteService(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+        """The service drains (its tasks stop), then becomes INACTIVE."""
+        return delete_service(self, params, context)
+
+    def DeleteCluster(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+        """Refused while services or tasks are active, as on AWS (moto deletes anyway)."""
+        cluster = params.get("cluster", "default")
+        if self.services.active_in_cluster(cluster):
+            raise ServiceError(
+                "ClusterContainsServicesException",
+                "The Cluster cannot be deleted while Services are active.",
+                400,
+            )
+        name = cluster.rsplit("/", 1)[-1]
+        if any(t.running and t.cluster_arn.rsplit("/", 1)[-1] == name for t in self.tasks.values()):
+            raise ServiceError(
+                "ClusterContainsTasksException",
+                "The Cluster cannot be deleted while Tasks are active.",
+                400,
+            )
+        return self.cloud.call_moto("ecs", "DeleteCluster", params, context.region)
+
+    def local_address(self, private_ip: str, port: int) -> tuple[str, int] | None:
+        """Where a task's ENI address and container port are reachable on this machine."""
+        for task in list(self.tasks.values()):
+            found = task.local_address(private_ip, port)
+            if found is not None:
+                return found
+        return None
+
+    def endpoints(self) -> dict[str, Any]:
+        """Running tasks' container ports as local URLs (for benchmarks and debugging)."""
+        tasks: dict[str, dict[str, str]] = {}
+        for task in list(self.tasks.values()):
+            if task.last_status != "RUNNING":
+                continue
+            for run in task.containers:
+                for container_port, host_port in run.host_ports.items():
+                    key = f"{run.plan.name}:{container_port}"
+                    tasks.setdefault(task.arn, {})[key] = f"http://127.0.0.1:{host_port}"
+        return {"tasks": tasks}
 
     def DescribeTasks(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
         """moto's task records with the locally run tasks' real status."""
@@ -88,9 +187,17 @@ class EcsProvider(Provider):
         return result
 
     def ListTasks(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
-        """Task ARNs; desiredStatus defaults to RUNNING as on AWS."""
+        """Task ARNs; desiredStatus defaults to RUNNING; serviceName filters (moto ignores it)."""
         params = {**params, "desiredStatus": params.get("desiredStatus") or "RUNNING"}
-        return self.cloud.call_moto("ecs", "ListTasks", params, context.region)
+        service_name = params.pop("serviceName", None)
+        result = self.cloud.call_moto("ecs", "ListTasks", params, context.region)
+        if service_name:
+            service = self.services.find(params.get("cluster"), service_name)
+            if service is None:
+                raise ServiceError("ServiceNotFoundException", "Service not found.", 400)
+            mine = self.services.task_arns(service)
+            result["taskArns"] = [arn for arn in result.get("taskArns", []) if arn in mine]
+        return result
 
     def StopTask(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
         """SIGTERM to the task's processes, SIGKILL after stopTimeout; returns the task."""
@@ -132,6 +239,7 @@ class EcsProvider(Provider):
                 "family": found.family,
                 "cpu": found.cpu,
                 "memory": found.memory,
+                "networkMode": found.network_mode,
                 "containerDefinitions": copy.deepcopy(found.container_definitions),
             }
 
@@ -187,6 +295,9 @@ class EcsProvider(Provider):
             if plan.log_options is not None:
                 prefix = plan.log_options.get("awslogs-stream-prefix")
                 run.log_stream = f"{prefix}/{plan.name}/{task_id}" if prefix else run.runtime_id
+            for mapping in plan.port_mappings:
+                if mapping.get("containerPort"):
+                    run.host_ports[int(mapping["containerPort"])] = free_port()
             containers.append(run)
 
         def prepare(run: ContainerRun) -> None:
@@ -200,6 +311,10 @@ class EcsProvider(Provider):
                 context.region,
                 context.account_id,
             )
+            if run.host_ports:
+                # Tasks share this machine's network: each listens on its own loopback port.
+                run.plan.env["PORT"] = str(next(iter(run.host_ports.values())))
+                run.plan.env["HOST"] = "127.0.0.1"
             _ensure_log_stream(run.plan, run.log_stream or run.runtime_id, context)
 
         return LocalTask(
@@ -207,7 +322,8 @@ class EcsProvider(Provider):
         )
 
     def reset(self) -> None:
-        """Kill every task process and forget the tasks."""
+        """Kill every task process and forget the tasks and services."""
+        self.services.clear()
         for task in self.tasks.values():
             task.kill()
         for task in self.tasks.values():
@@ -216,13 +332,19 @@ class EcsProvider(Provider):
 
     def shutdown(self) -> None:
         """Kill every task process and stop shipping logs."""
+        self.services.close()
         self.reset()
         self.shipper.close()
 
     def status(self) -> dict[str, Any]:
         """Running and stopped tasks."""
         running = sum(1 for t in self.tasks.values() if t.running)
-        return {"running tasks": running, "stopped tasks": len(self.tasks) - running}
+        services = sum(1 for s in self.services.services.values() if s.status != "INACTIVE")
+        return {
+            "services": services,
+            "running tasks": running,
+            "stopped tasks": len(self.tasks) - running,
+        }
 
 
 def _is_fargate(task: dict[str, Any]) -> bool:

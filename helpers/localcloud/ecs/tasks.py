@@ -47,6 +47,7 @@ class ContainerRun:
     reason: str | None = None
     reader: threading.Thread | None = None
     log_stream: str | None = None
+    host_ports: dict[int, int] = field(default_factory=dict)  # containerPort -> loopback port
 
 
 class LogShipper:
@@ -121,6 +122,9 @@ class LocalTask:
         self.transitions: list[tuple[str, float]] = [("PROVISIONING", time.time())]
         self.stop_code: str | None = None
         self.stopped_reason: str | None = None
+        self.private_ip: str | None = None  # the ENI address moto gave the task (awsvpc)
+        self.service_arn: str | None = None  # set when an ECS service started the task
+        self._cpu_seen: tuple[float, float] | None = None  # (wall time, CPU seconds)
         self._stop_requested = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"ecs-task-{self.id}", daemon=True)
@@ -131,13 +135,47 @@ class LocalTask:
         """True until the task reached STOPPED."""
         return self.last_status != "STOPPED"
 
-    def request_stop(self, reason: str) -> None:
+    def request_stop(self, reason: str, stop_code: str = "UserInitiated") -> None:
         """StopTask: stop the containers (SIGTERM, then SIGKILL after stopTimeout)."""
         with self._lock:
             if self.stop_code is None and self.running:
-                self.stop_code, self.stopped_reason = "UserInitiated", reason
+                self.stop_code, self.stopped_reason = stop_code, reason
                 self.desired_status = "STOPPED"
         self._stop_requested.set()
+
+    def local_address(self, private_ip: str, container_port: int) -> tuple[str, int] | None:
+        """Where the container port that AWS would expose on the task's ENI listens here."""
+        if private_ip != self.private_ip or self.last_status != "RUNNING":
+            return None
+        for container in self.containers:
+            if container_port in container.host_ports:
+                return "127.0.0.1", container.host_ports[container_port]
+        return None
+
+    def usage(self) -> tuple[float, float] | None:
+        """(CPU %, memory %) of the task's size since the last call, measured from processes."""
+        import psutil
+
+        cpu_seconds, rss = 0.0, 0
+        for container in self.containers:
+            if container.process is None or container.process.poll() is not None:
+                continue
+            try:
+                root = psutil.Process(container.process.pid)
+                for process in [root, *root.children(recursive=True)]:
+                    times = process.cpu_times()
+                    cpu_seconds += times.user + times.system
+                    rss += process.memory_info().rss
+            except psutil.Error:  # exited between poll() and the measurement
+                continue
+        now, previous = time.monotonic(), self._cpu_seen
+        self._cpu_seen = (now, cpu_seconds)
+        if previous is None or now <= previous[0]:
+            return None
+        vcpus = int(self.task_definition.get("cpu") or 256) / 1024
+        memory_mib = int(self.task_definition.get("memory") or 512)
+        cpu = max(0.0, cpu_seconds - previous[1]) / (now - previous[0]) / vcpus * 100
+        return round(cpu, 2), round(rss / 2**20 / memory_mib * 100, 2)
 
     def wait(self, timeout: float) -> bool:
         """Wait until the lifecycle thread ended; True if it did."""

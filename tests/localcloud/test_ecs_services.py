@@ -1,0 +1,369 @@
+"""ECS services on the live local cloud: desiredCount, replacement, scaling, ALB, metrics."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+import helpers
+from helpers.naming import resource_name
+
+SERVER_PY = textwrap.dedent(
+    """
+    import json, os
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    state = {"healthy": True}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/exit":
+                os._exit(3)
+            if self.path == "/sick":
+                state["healthy"] = False
+            code = 500 if self.path == "/health" and not state["healthy"] else 200
+            body = json.dumps({"pid": os.getpid(), "path": self.path}).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    address = (os.environ.get("HOST", "0.0.0.0"), int(os.environ.get("PORT", "8080")))
+    print("listening on", address[1], flush=True)
+    ThreadingHTTPServer(address, Handler).serve_forever()
+    """
+)
+
+
+def until(check: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
+    """Poll `check` until it returns something truthy."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def get(url: str) -> tuple[int, dict]:
+    """GET a URL; (status, JSON body or {})."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, {}
+
+
+@pytest.fixture(scope="module")
+def env(cloud, tmp_path_factory) -> Any:
+    """An HTTP server image, a cluster, a task definition, an ALB; removed at the end."""
+    lab = helpers.connect("local", run_id="pytest", quiet=True)
+    unique = uuid.uuid4().hex[:6]
+    repository = helpers.ecr.ensure_repository(lab, "18", f"svc-{unique}")
+    context = Path(tmp_path_factory.mktemp("svc-image"))
+    (context / "server.py").write_text(SERVER_PY)
+    (context / "Dockerfile").write_text(
+        "FROM python:3.12-slim\nWORKDIR /app\nCOPY server.py .\nEXPOSE 8080\n"
+        'CMD ["python", "server.py"]\n'
+    )
+    built = helpers.images.build_and_push(lab, repository, context, "v1")
+    ecs, ec2, elb = lab.client("ecs"), lab.client("ec2"), lab.client("elbv2")
+    cluster = resource_name("pytest", "18", f"svc-{unique}")
+    ecs.create_cluster(clusterName=cluster)
+    definition = ecs.register_task_definition(
+        family=resource_name("pytest", "18", f"web-{unique}"),
+        requiresCompatibilities=["FARGATE"],
+        networkMode="awsvpc",
+        cpu="256",
+        memory="512",
+        containerDefinitions=[
+            {
+                "name": "web",
+                "image": built.image_uri,
+                "essential": True,
+                "stopTimeout": 2,
+                "portMappings": [{"containerPort": 8080, "protocol": "tcp"}],
+            }
+        ],
+    )["taskDefinition"]["taskDefinitionArn"]
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
+    subnets = [
+        s["SubnetId"]
+        for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])[
+            "Subnets"
+        ]
+    ][:2]
+    balancer = elb.create_load_balancer(Name=f"e18-{unique}", Subnets=subnets)["LoadBalancers"][0]
+    group = elb.create_target_group(
+        Name=f"e18-{unique}",
+        Protocol="HTTP",
+        Port=8080,
+        VpcId=vpc["VpcId"],
+        TargetType="ip",
+        HealthCheckPath="/health",
+        HealthCheckIntervalSeconds=5,
+        HealthCheckTimeoutSeconds=2,
+        HealthyThresholdCount=2,
+        UnhealthyThresholdCount=2,
+    )["TargetGroups"][0]
+    elb.modify_target_group_attributes(
+        TargetGroupArn=group["TargetGroupArn"],
+        Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "1"}],
+    )
+    listener = elb.create_listener(
+        LoadBalancerArn=balancer["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": group["TargetGroupArn"]}],
+    )["Listeners"][0]
+    yield {
+        "lab": lab,
+        "ecs": ecs,
+        "elb": elb,
+        "cluster": cluster,
+        "definition": definition,
+        "balancer": balancer,
+        "group": group,
+        "network": {"awsvpcConfiguration": {"subnets": subnets, "assignPublicIp": "ENABLED"}},
+        "unique": unique,
+    }
+    for arn in ecs.list_services(cluster=cluster)["serviceArns"]:
+        ecs.delete_service(cluster=cluster, service=arn, force=True)
+    until(lambda: not ecs.list_tasks(cluster=cluster)["taskArns"], 30, "service tasks to stop")
+    elb.delete_listener(ListenerArn=listener["ListenerArn"])
+    elb.delete_load_balancer(LoadBalancerArn=balancer["LoadBalancerArn"])
+    elb.delete_target_group(TargetGroupArn=group["TargetGroupArn"])
+    ecs.deregister_task_definition(taskDefinition=definition)
+    until(lambda: _try_delete_cluster(ecs, cluster), 30, "the cluster to be deleted")
+    helpers.cleanup.teardown(lab, pattern="18", quiet=True)
+
+
+def _try_delete_cluster(ecs: Any, cluster: str) -> bool:
+    try:
+        ecs.delete_cluster(cluster=cluster)
+    except ClientError as error:
+        assert error.response["Error"]["Code"] == "ClusterContainsServicesException"
+        return False
+    return True
+
+
+def describe(env: dict, name: str) -> dict:
+    return env["ecs"].describe_services(cluster=env["cluster"], services=[name])["services"][0]
+
+
+def running_tasks(env: dict, name: str) -> list[dict]:
+    arns = env["ecs"].list_tasks(cluster=env["cluster"], serviceName=name)["taskArns"]
+    if not arns:
+        return []
+    tasks = env["ecs"].describe_tasks(cluster=env["cluster"], tasks=arns)["tasks"]
+    return [t for t in tasks if t["lastStatus"] == "RUNNING"]
+
+
+def test_service_keeps_desired_count_replaces_and_scales(env):
+    ecs, name = env["ecs"], f"plain-{env['unique']}"
+    ecs.create_service(
+        cluster=env["cluster"],
+        serviceName=name,
+        taskDefinition=env["definition"],
+        desiredCount=2,
+        launchType="FARGATE",
+        networkConfiguration=env["network"],
+    )
+    ecs.get_waiter("services_stable").wait(
+        cluster=env["cluster"], services=[name], WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+    )
+    service = describe(env, name)
+    assert (service["runningCount"], service["pendingCount"]) == (2, 0)
+    assert service["deployments"][0]["rolloutState"] == "COMPLETED"
+    messages = [e["message"] for e in service["events"]]
+    assert messages[0] == f"(service {name}) has reached a steady state."
+    assert any(m.startswith(f"(service {name}) has started 2 tasks:") for m in messages)
+    tasks = running_tasks(env, name)
+    assert len(tasks) == 2
+    assert all(t["group"] == f"service:{name}" for t in tasks)
+    assert all(t["startedBy"] == service["deployments"][0]["id"] for t in tasks)
+
+    victim = tasks[0]["taskArn"]
+    ecs.stop_task(cluster=env["cluster"], task=victim, reason="chaos test")
+    replaced = until(
+        lambda: (
+            {t["taskArn"] for t in running_tasks(env, name)} - {victim}
+            if len(running_tasks(env, name)) == 2
+            and victim not in {t["taskArn"] for t in running_tasks(env, name)}
+            else None
+        ),
+        30,
+        "a replacement task",
+    )
+    assert len(replaced) == 2
+    stopped = ecs.describe_tasks(cluster=env["cluster"], tasks=[victim])["tasks"][0]
+    assert (stopped["stopCode"], stopped["stoppedReason"]) == ("UserInitiated", "chaos test")
+
+    ecs.update_service(cluster=env["cluster"], service=name, desiredCount=0)
+    until(lambda: describe(env, name)["runningCount"] == 0, 30, "scale-in to 0")
+    gone = ecs.describe_tasks(cluster=env["cluster"], tasks=sorted(replaced))["tasks"]
+    assert {t["stopCode"] for t in gone} == {"ServiceSchedulerInitiated"}
+    assert all(t["stoppedReason"].startswith("Scaling activity initiated by") for t in gone)
+    with pytest.raises(ClientError) as refused:
+        ecs.delete_cluster(cluster=env["cluster"])
+    assert refused.value.response["Error"]["Code"] == "ClusterContainsServicesException"
+    deleted = ecs.delete_service(cluster=env["cluster"], service=name)["service"]
+    assert deleted["status"] in ("DRAINING", "INACTIVE")
+    until(lambda: describe(env, name)["status"] == "INACTIVE", 10, "INACTIVE")
+
+
+def test_create_service_checks_what_aws_checks(env):
+    ecs, elb = env["ecs"], env["elb"]
+    lonely = elb.create_target_group(
+        Name=f"e18-lonely-{env['unique']}",
+        Protocol="HTTP",
+        Port=8080,
+        VpcId=env["group"]["VpcId"],
+        TargetType="ip",
+    )["TargetGroups"][0]["TargetGroupArn"]
+    base = {
+        "cluster": env["cluster"],
+        "taskDefinition": env["definition"],
+        "desiredCount": 1,
+        "launchType": "FARGATE",
+    }
+    cases = [
+        ({}, "Network Configuration must be provided"),
+        (
+            {
+                "networkConfiguration": env["network"],
+                "loadBalancers": [
+                    {"targetGroupArn": lonely, "containerName": "web", "containerPort": 8080}
+                ],
+            },
+            "does not have an associated load balancer",
+        ),
+        (
+            {
+                "networkConfiguration": env["network"],
+                "loadBalancers": [
+                    {
+                        "targetGroupArn": env["group"]["TargetGroupArn"],
+                        "containerName": "web",
+                        "containerPort": 9999,
+                    }
+                ],
+            },
+            "The container web did not have a container port 9999 defined.",
+        ),
+        (
+            {"networkConfiguration": env["network"], "healthCheckGracePeriodSeconds": 30},
+            "only valid for services configured to use load balancers",
+        ),
+    ]
+    try:
+        for extra, message in cases:
+            with pytest.raises(ClientError) as refused:
+                ecs.create_service(serviceName=f"bad-{uuid.uuid4().hex[:6]}", **base, **extra)
+            assert refused.value.response["Error"]["Code"] == "InvalidParameterException"
+            assert message in refused.value.response["Error"]["Message"]
+    finally:
+        elb.delete_target_group(TargetGroupArn=lonely)
+
+
+def test_service_behind_alb_registers_targets_and_replaces_unhealthy(env):
+    ecs, elb, name = env["ecs"], env["elb"], f"web-{env['unique']}"
+    group_arn = env["group"]["TargetGroupArn"]
+    ecs.create_service(
+        cluster=env["cluster"],
+        serviceName=name,
+        taskDefinition=env["definition"],
+        desiredCount=2,
+        launchType="FARGATE",
+        networkConfiguration=env["network"],
+        healthCheckGracePeriodSeconds=0,
+        loadBalancers=[
+            {"targetGroupArn": group_arn, "containerName": "web", "containerPort": 8080}
+        ],
+    )
+    ecs.get_waiter("services_stable").wait(
+        cluster=env["cluster"], services=[name], WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+    health = elb.describe_target_health(TargetGroupArn=group_arn)["TargetHealthDescriptions"]
+    assert sorted(h["TargetHealth"]["State"] for h in health) == ["healthy", "healthy"]
+    tasks = running_tasks(env, name)
+    ips = {t["containers"][0]["networkInterfaces"][0]["privateIpv4Address"] for t in tasks}
+    assert {h["Target"]["Id"] for h in health} == ips
+
+    url = env["lab"].url_for(env["balancer"])
+    pids = {get(f"{url}/whoami")[1]["pid"] for _ in range(8)}
+    assert len(pids) == 2, "the ALB spreads requests over both tasks"
+
+    # One task turns sick: the ALB marks it unhealthy and the service replaces it.
+    sick_pid = get(f"{url}/sick")[1]["pid"]
+    until(
+        lambda: any(
+            "is unhealthy in (target-group" in e["message"] for e in describe(env, name)["events"]
+        ),
+        40,
+        "the unhealthy event",
+    )
+    until(
+        lambda: (
+            describe(env, name)["runningCount"] == 2
+            and sorted(
+                h["TargetHealth"]["State"]
+                for h in elb.describe_target_health(TargetGroupArn=group_arn)[
+                    "TargetHealthDescriptions"
+                ]
+            )
+            == ["healthy", "healthy"]
+        ),
+        60,
+        "a healthy replacement",
+    )
+    assert sick_pid not in {get(f"{url}/whoami")[1]["pid"] for _ in range(8)}
+    stopped = ecs.list_tasks(cluster=env["cluster"], desiredStatus="STOPPED")["taskArns"]
+    reasons = {
+        t["stoppedReason"]
+        for t in ecs.describe_tasks(cluster=env["cluster"], tasks=stopped)["tasks"]
+    }
+    assert f"Task failed ELB health checks in (target-group {group_arn})" in reasons
+
+    metrics = env["lab"].client("cloudwatch")
+    dimensions = [
+        {"Name": "ClusterName", "Value": env["cluster"]},
+        {"Name": "ServiceName", "Value": name},
+    ]
+
+    def cpu() -> list[dict]:
+        return metrics.get_metric_statistics(
+            Namespace="AWS/ECS",
+            MetricName="CPUUtilization",
+            Dimensions=dimensions,
+            StartTime=time.time() - 600,
+            EndTime=time.time() + 60,
+            Period=60,
+            Statistics=["Average", "SampleCount"],
+        )["Datapoints"]
+
+    points = until(cpu, 20, "AWS/ECS CPUUtilization")
+    assert all(0 <= p["Average"] <= 100 * 4 for p in points)
+    ecs.delete_service(cluster=env["cluster"], service=name, force=True)
+    until(
+        lambda: (
+            not elb.describe_target_health(TargetGroupArn=group_arn)["TargetHealthDescriptions"]
+        ),
+        30,
+        "targets deregistered",
+    )
