@@ -1,0 +1,286 @@
+"""Serving one HTTP API request: stage, route, integration, response, metrics.
+
+The API's configuration comes as a `Snapshot` (routes, integrations, stages) that the
+provider reads from moto and caches until a write operation changes it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..protocols import ServiceError
+from ..registry import RequestContext
+from . import events, routing
+from .events import EventContext, HttpRequest, HttpResponse, MalformedResponse
+from .upstream import Forwarder, UpstreamTimeout, UpstreamUnavailable
+
+log = logging.getLogger("localcloud.apigatewayv2")
+
+MAX_TIMEOUT_MS = 30_000  # HTTP APIs: TimeoutInMillis 50..30000, default 30000
+NOT_FOUND = "Not Found"
+INTERNAL = "Internal Server Error"
+# An integration that takes longer than its timeout: community reports of real HTTP APIs
+# show 503 {"message":"Service Unavailable"} (cortexlabs/cortex#1225, sst#2232) [UNCONFIRMED
+# in AWS documentation]; the same answer is given for a backend that cannot be reached.
+UNAVAILABLE = (503, "Service Unavailable")
+THROTTLED = (429, "Too Many Requests")  # [UNCONFIRMED] the Lambda throttle message
+_LAMBDA_PATH = "/functions/"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An API's routes, integrations (by id) and stages (name -> stage variables)."""
+
+    routes: list[routing.Route]
+    integrations: dict[str, dict[str, Any]]
+    stages: dict[str, dict[str, str]]
+
+
+@dataclass
+class Outcome:
+    """A response plus what the metrics need to know about it."""
+
+    response: HttpResponse
+    stage: str | None = None
+    integration_ms: float | None = None
+
+
+@dataclass
+class Gateway:
+    """The request handler of one HTTP API."""
+
+    api_id: str
+    region: str
+    account_id: str
+    snapshot: Callable[[], Snapshot | None]
+    lambda_provider: Callable[[], Any]
+    forwarder: Forwarder
+    metrics: MetricsQueue
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        """Serve one request; every answer carries `apigw-requestid`."""
+        started = time.perf_counter()
+        epoch_ms = int(time.time() * 1000)
+        request_id = events.new_request_id()
+        outcome = self._serve(request, request_id, epoch_ms)
+        response = outcome.response
+        response.headers.append(("apigw-requestid", request_id))
+        if outcome.stage is not None:  # AWS: no stage, no metrics (and no logs)
+            self.metrics.record(
+                self.api_id,
+                outcome.stage,
+                epoch_ms / 1000,
+                response.status,
+                (time.perf_counter() - started) * 1000,
+                outcome.integration_ms,
+            )
+        return response
+
+    def _serve(self, request: HttpRequest, request_id: str, epoch_ms: int) -> Outcome:
+        """Select stage, route and integration, and run the integration."""
+        snapshot = self.snapshot()
+        if snapshot is None:
+            return Outcome(events.error(404, NOT_FOUND))
+        selected = routing.select_stage(set(snapshot.stages), request.raw_path)
+        if selected is None:
+            return Outcome(events.error(404, NOT_FOUND))
+        stage, path = selected
+        match = routing.select_route(snapshot.routes, request.method, path)
+        target = match.route.target or "" if match else ""
+        if match is None or not target.startswith("integrations/"):
+            # A route without an integration is answered like a missing one [UNCONFIRMED].
+            return Outcome(events.error(404, NOT_FOUND), stage)
+        integration = snapshot.integrations.get(target.split("/", 1)[1])
+        if integration is None:
+            return Outcome(events.error(500, INTERNAL), stage)
+        ctx = EventContext(
+            api_id=self.api_id,
+            account_id=self.account_id,
+            stage=stage,
+            route_key=match.route.route_key,
+            resource_path=match.route.path or path,
+            request_id=request_id,
+            path_parameters=match.path_parameters,
+            stage_variables=snapshot.stages[stage],
+            epoch_ms=epoch_ms,
+        )
+        timeout_ms = min(int(integration.get("TimeoutInMillis") or MAX_TIMEOUT_MS), MAX_TIMEOUT_MS)
+        kind = integration.get("IntegrationType")
+        began = time.perf_counter()
+        if kind == "AWS_PROXY":
+            response = self._lambda(request, ctx, integration, timeout_ms)
+        elif kind == "HTTP_PROXY":
+            response = self._http(request, match, integration, timeout_ms)
+        else:  # MOCK and AWS service integrations are not run locally
+            log.warning("API %s: %s integrations are not served locally", self.api_id, kind)
+            response = events.error(500, INTERNAL)
+        return Outcome(response, stage, (time.perf_counter() - began) * 1000)
+
+    def _lambda(
+        self, request: HttpRequest, ctx: EventContext, integration: dict[str, Any], timeout_ms: int
+    ) -> HttpResponse:
+        """Invoke the function with the payload of the integration's format version."""
+        version = integration.get("PayloadFormatVersion") or "2.0"
+        build, mapping = (
+            (events.event_v1, events.response_v1)
+            if version == "1.0"
+            else (events.event_v2, events.response_v2)
+        )
+        function_arn, qualifier = function_of(integration.get("IntegrationUri") or "")
+        region = function_arn.split(":")[3] if function_arn.count(":") >= 6 else self.region
+        context = RequestContext(region=region or self.region, account_id=self.account_id)
+        provider = self.lambda_provider()
+        try:
+            spec = provider._spec(function_arn, qualifier, context)
+        except ServiceError as problem:
+            log.warning("API %s: cannot invoke %s: %s", self.api_id, function_arn, problem)
+            return events.error(500, INTERNAL)
+        payload = json.dumps(build(request, ctx)).encode()
+        if spec.timeout_s * 1000 <= timeout_ms:
+            result = provider.run(spec, payload, context)
+        else:  # the function may outlive the integration timeout: wait for it no longer
+            answer: queue.SimpleQueue[Any] = queue.SimpleQueue()
+            threading.Thread(
+                target=lambda: answer.put(provider.run(spec, payload, context)),
+                name="apigw-lambda",
+                daemon=True,
+            ).start()
+            try:
+                result = answer.get(timeout=timeout_ms / 1000)
+            except queue.Empty:
+                return events.error(*UNAVAILABLE)
+        if result is None:
+            return events.error(*THROTTLED)
+        if result.function_error:
+            return events.error(500, INTERNAL)
+        try:
+            return mapping(result.body)
+        except MalformedResponse as problem:
+            log.warning("API %s: malformed response from %s: %s", self.api_id, spec.name, problem)
+            return events.error(500, INTERNAL)
+
+    def _http(
+        self,
+        request: HttpRequest,
+        match: routing.RouteMatch,
+        integration: dict[str, Any],
+        timeout_ms: int,
+    ) -> HttpResponse:
+        """Forward to the integration's URL and relay the backend's answer."""
+        url = routing.integration_url(
+            integration.get("IntegrationUri") or "", match, request.raw_path, request.raw_query
+        )
+        method = integration.get("IntegrationMethod") or "ANY"
+        method = request.method if method == "ANY" else method
+        headers = events.forwarding_headers(request)
+        host = request.header("host")
+        if host:
+            headers.append(("Forwarded", f"for={request.source_ip};host={host};proto=http"))
+        try:
+            return self.forwarder.forward(method, url, headers, request.body, timeout_ms / 1000)
+        except UpstreamTimeout:
+            return events.error(*UNAVAILABLE)
+        except UpstreamUnavailable as problem:
+            log.info("API %s: backend %s unavailable: %s", self.api_id, url, problem)
+            return events.error(*UNAVAILABLE)
+
+
+def function_of(uri: str) -> tuple[str, str | None]:
+    """(function ARN without qualifier, qualifier) from a Lambda or API Gateway invoke ARN."""
+    if _LAMBDA_PATH in uri and uri.startswith("arn:aws:apigateway:"):
+        uri = uri.split(_LAMBDA_PATH, 1)[1].removesuffix("/invocations")
+    parts = uri.split(":")
+    if len(parts) >= 8 and parts[5] == "function":
+        return ":".join(parts[:7]), parts[7] or None
+    return uri, None
+
+
+class MetricsQueue:
+    """AWS/ApiGateway metrics, recorded without slowing requests: a background thread puts
+    them into the CloudWatch store."""
+
+    def __init__(self, store: Callable[[], Any]) -> None:
+        self._store = store
+        self._queue: queue.SimpleQueue[tuple | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def record(
+        self,
+        api_id: str,
+        stage: str,
+        timestamp: float,
+        status: int,
+        latency_ms: float,
+        integration_ms: float | None,
+    ) -> None:
+        """Queue one request's data points."""
+        self._ensure_thread()
+        self._queue.put((api_id, stage, timestamp, status, latency_ms, integration_ms))
+
+    def clear(self) -> None:
+        """Drop queued data (the local cloud was reset)."""
+        try:
+            while True:
+                self._queue.get_nowait()
+        except queue.Empty:
+            pass
+
+    def close(self) -> None:
+        """Stop the background thread after what is queued."""
+        self._queue.put(None)
+
+    def _ensure_thread(self) -> None:
+        """Start the publishing thread on first use."""
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._run, name="apigw-metrics", daemon=True
+                    )
+                    self._thread.start()
+
+    def _run(self) -> None:
+        """Publish queued data until close()."""
+        while (item := self._queue.get()) is not None:
+            try:
+                self._publish(*item)
+            except Exception:  # a metrics problem must not stop later data
+                log.exception("could not record API Gateway metrics")
+
+    def _publish(
+        self,
+        api_id: str,
+        stage: str,
+        timestamp: float,
+        status: int,
+        latency_ms: float,
+        integration_ms: float | None,
+    ) -> None:
+        """One request's data points, by ApiId and by ApiId + Stage."""
+        store = self._store()
+        data = [
+            ("Count", 1, "Count"),
+            ("4xx", int(400 <= status < 500), "Count"),
+            ("5xx", int(status >= 500), "Count"),
+            ("Latency", round(latency_ms, 3), "Milliseconds"),
+        ]
+        if integration_ms is not None:
+            data.append(("IntegrationLatency", round(integration_ms, 3), "Milliseconds"))
+        for dimensions in ({"ApiId": api_id}, {"ApiId": api_id, "Stage": stage}):
+            for name, value, unit in data:
+                store.put(
+                    "AWS/ApiGateway",
+                    name,
+                    value,
+                    dimensions=dimensions,
+                    unit=unit,
+                    timestamp=timestamp,
+                )
