@@ -1,1 +1,0 @@
-"""Application Load Balancers for the course (placeholder)."""

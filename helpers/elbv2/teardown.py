@@ -1,0 +1,194 @@
+"""Teardown of the course's load balancers, target groups and ALB security groups.
+
+Deleting a load balancer deletes its listeners. On AWS its network interfaces linger for a
+few minutes afterwards and keep its security group in use, so the load balancer delete waits
+for them, and the group delete first removes rules in other course groups that refer to it
+(an ingress rule naming a group also blocks deleting that group).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from .. import cleanup, naming
+from ..lab import Lab
+from ..waiting import wait_for
+from . import ALB_SG_NAME, LOAD_BALANCER_KIND, SECURITY_GROUP_KIND, TARGET_GROUP_KIND
+
+
+def _find_load_balancers(lab: Lab) -> Iterable[cleanup.Resource]:
+    """Course load balancers (all runs), by name."""
+    for page in lab.client("elbv2").get_paginator("describe_load_balancers").paginate():
+        for balancer in page["LoadBalancers"]:
+            parts = naming.parse_name(balancer["LoadBalancerName"])
+            if parts is not None:
+                yield cleanup.Resource(
+                    LOAD_BALANCER_KIND,
+                    balancer["LoadBalancerName"],
+                    parts.pattern,
+                    parts.run_id,
+                    {"arn": balancer["LoadBalancerArn"]},
+                )
+
+
+def _delete_load_balancer(lab: Lab, resource: cleanup.Resource) -> None:
+    """Delete a load balancer, wait until it is gone and its network interfaces are released."""
+    client, ec2 = lab.client("elbv2"), lab.client("ec2")
+    arn, name = resource.detail["arn"], resource.identifier
+    client.delete_load_balancer(LoadBalancerArn=arn)
+
+    def gone() -> bool:
+        try:
+            client.describe_load_balancers(LoadBalancerArns=[arn])
+        except ClientError as error:
+            if cleanup.is_not_found(error):
+                return True
+            raise
+        return False
+
+    _wait(lab, gone, f"deleting {name}", timeout=300, estimate=20)
+    # AWS describes a load balancer's interfaces as "ELB app/<name>/<id>".
+    description = f"ELB {arn.partition(':loadbalancer/')[2]}"
+
+    def released() -> bool:
+        interfaces = ec2.describe_network_interfaces(
+            Filters=[{"Name": "description", "Values": [description]}]
+        )["NetworkInterfaces"]
+        return not interfaces
+
+    _wait(lab, released, f"{name}: releasing network interfaces", timeout=900, estimate=120)
+
+
+def _find_target_groups(lab: Lab) -> Iterable[cleanup.Resource]:
+    """Course target groups (all runs), by name."""
+    for page in lab.client("elbv2").get_paginator("describe_target_groups").paginate():
+        for group in page["TargetGroups"]:
+            parts = naming.parse_name(group["TargetGroupName"])
+            if parts is not None:
+                yield cleanup.Resource(
+                    TARGET_GROUP_KIND,
+                    group["TargetGroupName"],
+                    parts.pattern,
+                    parts.run_id,
+                    {"arn": group["TargetGroupArn"]},
+                )
+
+
+def _delete_target_group(lab: Lab, resource: cleanup.Resource) -> None:
+    """Delete a target group; just after its load balancer goes, AWS may still say in use."""
+    arn = resource.detail["arn"]
+    _retry_while(
+        lab,
+        lambda: lab.client("elbv2").delete_target_group(TargetGroupArn=arn),
+        ("ResourceInUse",),
+        f"deleting {resource.identifier} (still used by a listener)",
+        120,
+    )
+
+
+def _find_security_groups(lab: Lab) -> Iterable[cleanup.Resource]:
+    """Course ALB security groups (all runs), by name."""
+    paginator = lab.client("ec2").get_paginator("describe_security_groups")
+    pages = paginator.paginate(
+        Filters=[{"Name": "group-name", "Values": [f"{naming.run_prefix()}*-{ALB_SG_NAME}"]}]
+    )
+    for page in pages:
+        for group in page["SecurityGroups"]:
+            parts = naming.parse_name(group["GroupName"])
+            if parts is not None and parts.name == ALB_SG_NAME:
+                yield cleanup.Resource(
+                    SECURITY_GROUP_KIND, group["GroupId"], parts.pattern, parts.run_id
+                )
+
+
+def revoke_references(lab: Lab, group_id: str) -> int:
+    """Remove ingress rules in other course groups that admit `group_id`; return how many."""
+    ec2 = lab.client("ec2")
+    paginator = ec2.get_paginator("describe_security_groups")
+    pages = paginator.paginate(Filters=[{"Name": "ip-permission.group-id", "Values": [group_id]}])
+    revoked = 0
+    for group in (g for page in pages for g in page["SecurityGroups"]):
+        # Only the course's own groups: a student's other groups are not ours to edit.
+        if group["GroupId"] == group_id or naming.parse_name(group["GroupName"]) is None:
+            continue
+        permissions = [
+            {
+                **{k: rule[k] for k in ("IpProtocol", "FromPort", "ToPort") if k in rule},
+                "UserIdGroupPairs": [{"GroupId": group_id}],
+            }
+            for rule in group.get("IpPermissions", [])
+            if any(pair.get("GroupId") == group_id for pair in rule.get("UserIdGroupPairs", []))
+        ]
+        if not permissions:
+            continue
+        try:
+            ec2.revoke_security_group_ingress(GroupId=group["GroupId"], IpPermissions=permissions)
+        except ClientError as error:
+            if not cleanup.is_not_found(error):  # the rule or the group went meanwhile
+                raise
+        revoked += len(permissions)
+    return revoked
+
+
+def _delete_security_group(lab: Lab, resource: cleanup.Resource) -> None:
+    """Delete the ALB's group after freeing it from rules that refer to it."""
+    revoke_references(lab, resource.identifier)
+    _retry_while(
+        lab,
+        lambda: lab.client("ec2").delete_security_group(GroupId=resource.identifier),
+        ("DependencyViolation",),
+        f"deleting {resource.identifier} (load balancer interfaces still attached)",
+        900,
+    )
+
+
+def _wait(
+    lab: Lab, check: Callable[[], bool], what: str, *, timeout: float, estimate: float
+) -> None:
+    """wait_for with the course's local and AWS polling speeds."""
+    local = lab.is_local
+    wait_for(
+        check,
+        what=what,
+        timeout=timeout,
+        estimate=1 if local else estimate,
+        interval=0.5 if local else 10.0,
+    )
+
+
+def _retry_while(lab: Lab, call: Any, codes: tuple[str, ...], what: str, timeout: float) -> None:
+    """Call `call` until AWS stops answering with one of `codes` (something still holds it)."""
+
+    def attempt() -> bool:
+        try:
+            call()
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code", "") in codes:
+                return False
+            raise
+        return True
+
+    _wait(lab, attempt, what, timeout=timeout, estimate=60)
+
+
+cleanup.register(
+    cleanup.ResourceKind(
+        LOAD_BALANCER_KIND, cleanup.LAYER_ROUTING, _find_load_balancers, _delete_load_balancer
+    )
+)
+cleanup.register(
+    cleanup.ResourceKind(
+        TARGET_GROUP_KIND, cleanup.LAYER_ROUTING - 1, _find_target_groups, _delete_target_group
+    )
+)
+cleanup.register(
+    cleanup.ResourceKind(
+        SECURITY_GROUP_KIND,
+        cleanup.LAYER_FOUNDATION + 1,
+        _find_security_groups,
+        _delete_security_group,
+    )
+)
