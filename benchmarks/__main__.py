@@ -15,25 +15,13 @@ import platform
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .alb import bench_alb
+from .timing import timings
+
 RESULTS = Path(__file__).resolve().parents[1] / "build" / "bench" / "results.json"
-
-
-def timings(call: Callable[[], Any], repeat: int, warmup: int = 5) -> dict[str, float]:
-    """Median and p99 of `call` in milliseconds."""
-    for _ in range(warmup):
-        call()
-    samples = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
-    p99 = samples[min(len(samples) - 1, round(0.99 * len(samples)) - 1)]
-    return {"median_ms": round(statistics.median(samples), 3), "p99_ms": round(p99, 3), "n": repeat}
 
 
 def bench_start(runs: int = 3) -> dict[str, float]:
@@ -216,6 +204,7 @@ def main() -> None:
             calls = bench_calls(lab)
             lambdas = bench_lambda(lab)
             data_api = bench_data_api(lab)
+            alb = bench_alb(lab)
         finally:
             daemon.down()
     rows = [
@@ -265,6 +254,23 @@ def main() -> None:
         }
         for name, r in data_api.items()
     ]
+    rows += [
+        {
+            "benchmark": f"GET to a Fargate task, {how}",
+            "median": f"{alb[key]['median_ms']:.2f} ms",
+            "p99": f"{alb[key]['p99_ms']:.2f} ms",
+            "n": alb[key]["n"],
+        }
+        for key, how in (("direct", "direct to its port"), ("via_alb", "through the local ALB"))
+    ]
+    rows.append(
+        {
+            "benchmark": "ALB-forwarded / direct (ratio of medians; of p99s)",
+            "median": f"{alb['ratio_median']:.2f}x",
+            "p99": f"{alb['ratio_p99']:.2f}x",
+            "n": "",
+        }
+    )
     print(text_table(rows))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
@@ -276,6 +282,7 @@ def main() -> None:
                 "calls": calls,
                 "lambda": lambdas,
                 "data_api": data_api,
+                "alb": alb,
             },
             indent=2,
         )

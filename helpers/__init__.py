@@ -4,6 +4,7 @@ Start every notebook with `lab = helpers.connect(BACKEND, region=REGION, run_id=
 """
 
 from . import (
+    apigatewayv2,
     aurora,
     cleanup,
     cloudwatch,
@@ -11,6 +12,7 @@ from . import (
     dynamodb,
     ecr,
     ecs,
+    elbv2,
     iam,
     images,
     lambda_,
@@ -21,11 +23,13 @@ from . import (
     rds_data,
     s3,
     waiting,
+    web,
 )
 from .lab import Lab, connect
 
 __all__ = [
     "Lab",
+    "apigatewayv2",
     "aurora",
     "cleanup",
     "cloudwatch",
@@ -34,6 +38,7 @@ __all__ = [
     "dynamodb",
     "ecr",
     "ecs",
+    "elbv2",
     "iam",
     "images",
     "lambda_",
@@ -44,4 +49,5 @@ __all__ = [
     "rds_data",
     "s3",
     "waiting",
+    "web",
 ]

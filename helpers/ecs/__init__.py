@@ -484,3 +484,20 @@ def task_logs(
 
 
 from . import teardown as _teardown  # noqa: E402,F401 - registers the teardown kinds
+from .services import (  # noqa: E402 - services build on the task helpers above
+    describe_service,
+    ensure_service,
+    service_events,
+    service_tasks,
+    utilisation_frame,
+    wait_for_steady_state,
+)
+
+__all__ = [
+    "describe_service",
+    "ensure_service",
+    "service_events",
+    "service_tasks",
+    "utilisation_frame",
+    "wait_for_steady_state",
+]

@@ -16,6 +16,7 @@ from .. import cleanup, naming
 from ..lab import Lab
 from ..waiting import wait_for
 from . import CLUSTER_KIND, SECURITY_GROUP_KIND, TASK_DEFINITION_KIND, TASK_KIND, TASK_SG_NAME
+from .services import SERVICE_KIND
 
 
 def _course_clusters(lab: Lab) -> Iterable[tuple[str, naming.NameParts]]:
@@ -36,6 +37,47 @@ def _find_tasks(lab: Lab) -> Iterable[cleanup.Resource]:
                 yield cleanup.Resource(
                     TASK_KIND, task_arn, parts.pattern, parts.run_id, {"cluster": cluster_arn}
                 )
+
+
+def _find_services(lab: Lab) -> Iterable[cleanup.Resource]:
+    """Services of course clusters that are not INACTIVE yet."""
+    client = lab.client("ecs")
+    for cluster_arn, parts in _course_clusters(lab):
+        arns = [
+            arn
+            for page in client.get_paginator("list_services").paginate(cluster=cluster_arn)
+            for arn in page["serviceArns"]
+        ]
+        for start in range(0, len(arns), 10):  # describe_services takes 10 at a time
+            found = client.describe_services(cluster=cluster_arn, services=arns[start : start + 10])
+            for service in found["services"]:
+                if service["status"] != "INACTIVE":
+                    yield cleanup.Resource(
+                        SERVICE_KIND,
+                        service["serviceArn"],
+                        parts.pattern,
+                        parts.run_id,
+                        {"cluster": cluster_arn},
+                    )
+
+
+def _delete_service(lab: Lab, resource: cleanup.Resource) -> None:
+    """Delete the service (its tasks drain and stop), then wait until it is INACTIVE."""
+    client, cluster = lab.client("ecs"), resource.detail["cluster"]
+    client.delete_service(cluster=cluster, service=resource.identifier, force=True)
+
+    def inactive() -> bool:
+        found = client.describe_services(cluster=cluster, services=[resource.identifier])
+        return all(s["status"] == "INACTIVE" for s in found["services"])
+
+    wait_for(
+        inactive,
+        what=f"service {resource.identifier.rsplit('/', 1)[-1]} draining",
+        timeout=900,
+        estimate=10 if lab.is_local else 120,
+        interval=0.5 if lab.is_local else 10.0,
+        hint="Run the teardown again to keep waiting; ECS is stopping the service's tasks.",
+    )
 
 
 def _stop_task(lab: Lab, resource: cleanup.Resource) -> None:
@@ -162,6 +204,10 @@ def _delete_security_group(lab: Lab, resource: cleanup.Resource) -> None:
     )
 
 
+# A service goes before the load balancer and target group it registers tasks in.
+cleanup.register(
+    cleanup.ResourceKind(SERVICE_KIND, cleanup.LAYER_ROUTING + 1, _find_services, _delete_service)
+)
 cleanup.register(
     cleanup.ResourceKind(TASK_KIND, cleanup.LAYER_COMPUTE + 1, _find_tasks, _stop_task)
 )

@@ -387,6 +387,7 @@ from .health import (  # noqa: E402
     alb_latency_frame,
     metric_dimensions,
     target_health,
+    wait_for_alb_metrics,
     wait_for_healthy_targets,
 )
 
@@ -405,5 +406,6 @@ __all__ = [
     "load_balancer_name",
     "metric_dimensions",
     "target_health",
+    "wait_for_alb_metrics",
     "wait_for_healthy_targets",
 ]

@@ -120,3 +120,30 @@ def alb_latency_frame(
     frame = frame.reindex(columns=LATENCY_COLUMNS).astype(float)
     frame[LATENCY_COLUMNS[:3]] *= 1000  # CloudWatch reports TargetResponseTime in seconds
     return frame
+
+
+def wait_for_alb_metrics(
+    lab: Lab,
+    load_balancer: dict[str, Any],
+    target_group: dict[str, Any] | None,
+    *,
+    since: dt.datetime,
+    requests: int = 1,
+    timeout: float = 600,
+) -> pd.DataFrame:
+    """Wait until CloudWatch counts `requests` requests since `since`; alb_latency_frame then."""
+
+    def check() -> pd.DataFrame | None:
+        # The current minute's bucket is included: its end lies in the future.
+        end = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+        frame = alb_latency_frame(lab, load_balancer, target_group, since, end).dropna(how="all")
+        return frame if frame["requests"].sum() >= requests else None
+
+    return wait_for(
+        check,
+        what="ALB metrics in CloudWatch",
+        timeout=timeout,
+        estimate=5 if lab.is_local else 180,
+        interval=1.0 if lab.is_local else 20.0,
+        hint="ALBs publish once a minute, a few minutes late; re-run this cell to keep waiting.",
+    )

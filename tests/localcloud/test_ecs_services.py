@@ -49,15 +49,20 @@ SERVER_PY = textwrap.dedent(
 )
 
 
-def until(check: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
-    """Poll `check` until it returns something truthy."""
+def until(
+    check: Callable[[], Any],
+    timeout: float = 30,
+    what: str = "condition",
+    explain: Callable[[], str] | None = None,
+) -> Any:
+    """Poll `check` until it returns something truthy; `explain` says what was seen if not."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         found = check()
         if found:
             return found
         time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}" + (f"\n{explain()}" if explain else ""))
 
 
 def get(url: str) -> tuple[int, dict]:
@@ -318,6 +323,12 @@ def test_service_behind_alb_registers_targets_and_replaces_unhealthy(env):
         40,
         "the unhealthy event",
     )
+
+    def state() -> str:
+        events = [e["message"] for e in describe(env, name)["events"]]
+        targets = elb.describe_target_health(TargetGroupArn=group_arn)["TargetHealthDescriptions"]
+        return f"events: {events}\ntargets: {targets}"
+
     until(
         lambda: (
             describe(env, name)["runningCount"] == 2
@@ -331,6 +342,7 @@ def test_service_behind_alb_registers_targets_and_replaces_unhealthy(env):
         ),
         60,
         "a healthy replacement",
+        state,
     )
     assert sick_pid not in {get(f"{url}/whoami")[1]["pid"] for _ in range(8)}
     stopped = ecs.list_tasks(cluster=env["cluster"], desiredStatus="STOPPED")["taskArns"]

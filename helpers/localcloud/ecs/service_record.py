@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 MAX_EVENTS = 100  # DescribeServices returns at most the 100 newest events
 
 
-def now() -> dt.datetime:
+def utc_now() -> dt.datetime:
     """The current UTC time (AWS's timestamps)."""
     return dt.datetime.now(dt.UTC)
 
@@ -35,8 +35,8 @@ class Deployment:
 
     id: str
     task_definition: str
-    created_at: dt.datetime = field(default_factory=now)
-    updated_at: dt.datetime = field(default_factory=now)
+    created_at: dt.datetime = field(default_factory=utc_now)
+    updated_at: dt.datetime = field(default_factory=utc_now)
     status: str = "PRIMARY"
     rollout_state: str = "IN_PROGRESS"
     failed_tasks: int = 0
@@ -86,7 +86,7 @@ class LocalService:
             0,
             {
                 "id": str(uuid.uuid4()),
-                "createdAt": now(),
+                "createdAt": utc_now(),
                 "message": f"(service {self.name}) {message}",
             },
         )

@@ -36,9 +36,9 @@ from .service_record import (
     deregistration_delay,
     elb_call,
     new_deployment_id,
-    now,
     publish_utilisation,
     sync_moto,
+    utc_now,
 )
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ class ServiceScheduler:
                 "forceNewDeployment"
             ):
                 for old in service.deployments:
-                    old.status, old.updated_at = "ACTIVE", now()
+                    old.status, old.updated_at = "ACTIVE", utc_now()
                 service.deployments.insert(0, Deployment(new_deployment_id(), task_definition))
                 service.steady = False
             self._reconcile(service)
@@ -162,6 +162,17 @@ class ServiceScheduler:
             if (task := self._task(arn)) is not None and task.running
         ]
 
+    def _kept(self, service: LocalService, arns: list[str]) -> list[str]:
+        """Tasks the service keeps: not stopped, not being stopped, not draining."""
+        return [
+            arn
+            for arn in arns
+            if (task := self._task(arn)) is not None
+            and task.running
+            and task.desired_status == "RUNNING"
+            and arn not in service.draining
+        ]
+
     def _reconcile(self, service: LocalService) -> None:
         """One pass: handle stopped tasks, targets, health, scaling, rollout, moto's record."""
         if service.status == "INACTIVE":
@@ -205,6 +216,7 @@ class ServiceScheduler:
             if (
                 task is None
                 or task.last_status != "RUNNING"
+                or task.desired_status != "RUNNING"
                 or arn in service.registered
                 or arn in service.draining
                 or task.private_ip is None
@@ -214,12 +226,16 @@ class ServiceScheduler:
             for balancer in service.load_balancers:
                 target = {"Id": task.private_ip, "Port": int(balancer["containerPort"])}
                 group = balancer["targetGroupArn"]
-                elb_call(
-                    self.provider.cloud,
-                    "RegisterTargets",
-                    {"TargetGroupArn": group, "Targets": [target]},
-                    service,
-                )
+                try:
+                    elb_call(
+                        self.provider.cloud,
+                        "RegisterTargets",
+                        {"TargetGroupArn": group, "Targets": [target]},
+                        service,
+                    )
+                except ServiceError as error:  # e.g. the target group was deleted under us
+                    log.debug("cannot register %s in %s: %s", arn, group, error.message)
+                    continue
                 targets.append({"group": group, "target": target})
                 service.event(f"registered 1 targets in (target-group {group})")
             service.registered[arn] = targets
@@ -266,7 +282,7 @@ class ServiceScheduler:
             task = self._task(arn)
             if task is None or arn in service.draining or "startedAt" not in task.times:
                 continue
-            running_for = (now() - task.times["startedAt"]).total_seconds()
+            running_for = (utc_now() - task.times["startedAt"]).total_seconds()
             if running_for < service.grace_s:
                 continue
             for group, health in self._target_states(service, arn):
@@ -320,13 +336,7 @@ class ServiceScheduler:
     def _scale(self, service: LocalService, now: float) -> None:
         """Start or stop PRIMARY tasks so that desiredCount of them run."""
         primary = service.primary
-        live = [
-            arn
-            for arn in primary.tasks
-            if (task := self._task(arn)) is not None
-            and task.running
-            and arn not in service.draining
-        ]
+        live = self._kept(service, primary.tasks)
         self._reset_back_off(service, live)
         missing = service.desired_count - len(live)
         if missing > 0 and now >= service.next_start_at:
@@ -349,14 +359,14 @@ class ServiceScheduler:
         for arn in live:
             task = self._task(arn)
             started = task.times.get("startedAt") if task else None
-            long_enough = started and (now() - started).total_seconds() >= HEALTHY_RESET_S
+            long_enough = started and (utc_now() - started).total_seconds() >= HEALTHY_RESET_S
             if long_enough and self._healthy(service, arn):
                 service.consecutive_failures, service.next_start_at = 0, 0.0
                 return
 
     def _started_order(self, arn: str) -> dt.datetime:
         task = self._task(arn)
-        return task.times["createdAt"] if task else now()
+        return task.times["createdAt"] if task else utc_now()
 
     @staticmethod
     def _scale_in_reason(service: LocalService) -> str:
@@ -386,11 +396,7 @@ class ServiceScheduler:
     def _update_rollout(self, service: LocalService) -> None:
         """rolloutState, and the steady-state event when the service settles."""
         primary = service.primary
-        live = [
-            arn
-            for arn in primary.tasks
-            if (t := self._task(arn)) is not None and t.running and arn not in service.draining
-        ]
+        live = self._kept(service, primary.tasks)
         settled = (
             service.status == "ACTIVE"
             and len(service.deployments) == 1
@@ -399,7 +405,7 @@ class ServiceScheduler:
             and not service.draining
         )
         if settled and primary.rollout_state != "COMPLETED":
-            primary.rollout_state, primary.updated_at = "COMPLETED", now()
+            primary.rollout_state, primary.updated_at = "COMPLETED", utc_now()
         if settled and not service.steady:
             service.steady = True
             service.event("has reached a steady state.")

@@ -1,0 +1,22 @@
+"""Timing of repeated calls: median and p99 in milliseconds."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def timings(call: Callable[[], Any], repeat: int, warmup: int = 5) -> dict[str, float]:
+    """Median and p99 of `call` in milliseconds."""
+    for _ in range(warmup):
+        call()
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    p99 = samples[min(len(samples) - 1, round(0.99 * len(samples)) - 1)]
+    return {"median_ms": round(statistics.median(samples), 3), "p99_ms": round(p99, 3), "n": repeat}
