@@ -121,6 +121,40 @@ ESTIMATES: dict[str, list[CostLine]] = {
             "idle month",
         ),
     ],
+    "18": [
+        CostLine("Application Load Balancer for ~0.5 h", "alb_hour", 0.5, "run"),
+        CostLine("ALB capacity units: a light load, ~1 LCU for ~0.5 h", "alb_lcu_hour", 0.5, "run"),
+        CostLine(
+            "Fargate vCPU: 2 tasks x 0.25 vCPU x ~0.5 h", "fargate_vcpu_hour", 2 * 0.25 * 0.5, "run"
+        ),
+        CostLine(
+            "Fargate memory: 2 tasks x 0.5 GB x ~0.5 h", "fargate_gb_hour", 2 * 0.5 * 0.5, "run"
+        ),
+        CostLine(
+            "public IPv4: 2 tasks + 2 ALB nodes for ~0.5 h", "public_ipv4_hour", 4 * 0.5, "run"
+        ),
+        CostLine("HTTP API requests (~500)", "http_api_million_requests", 500 / 1e6, "run"),
+        CostLine("DynamoDB writes and reads (~500)", "dynamodb_million_writes", 500 / 1e6, "run"),
+        CostLine("the ALB left running for a month", "alb_hour", HOURS_PER_MONTH, "idle month"),
+        CostLine(
+            "2 tasks left running for a month (0.25 vCPU)",
+            "fargate_vcpu_hour",
+            2 * 0.25 * HOURS_PER_MONTH,
+            "idle month",
+        ),
+        CostLine(
+            "2 tasks left running for a month (0.5 GB)",
+            "fargate_gb_hour",
+            2 * 0.5 * HOURS_PER_MONTH,
+            "idle month",
+        ),
+        CostLine(
+            "4 public IPv4 addresses for a month (2 tasks, 2 ALB nodes)",
+            "public_ipv4_hour",
+            4 * HOURS_PER_MONTH,
+            "idle month",
+        ),
+    ],
     "19": [
         CostLine(
             "Aurora Serverless v2: ~1 ACU on average for ~0.5 h (create, load, query)",

@@ -153,11 +153,11 @@ def utilisation_frame(
         Metric("AWS/ECS", "MemoryUtilization", "Average", dimensions, "memory % (average)"),
     ]
 
-    def check() -> pd.DataFrame | None:
+    def check() -> tuple[pd.DataFrame] | None:
         frame = metrics_frame(lab, metrics, minutes=minutes).dropna(how="all")
-        return frame.round(2) if not frame.empty else None
+        return (frame.round(2),) if not frame.empty else None  # a tuple is truthy
 
-    return wait_for(
+    (frame,) = wait_for(
         check,
         what="AWS/ECS utilisation metrics",
         timeout=timeout,
@@ -165,3 +165,4 @@ def utilisation_frame(
         interval=2.0 if lab.is_local else 15.0,
         hint="ECS publishes service metrics once a minute; re-run this cell in a minute.",
     )
+    return frame

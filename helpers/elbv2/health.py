@@ -133,13 +133,13 @@ def wait_for_alb_metrics(
 ) -> pd.DataFrame:
     """Wait until CloudWatch counts `requests` requests since `since`; alb_latency_frame then."""
 
-    def check() -> pd.DataFrame | None:
+    def check() -> tuple[pd.DataFrame] | None:
         # The current minute's bucket is included: its end lies in the future.
         end = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
         frame = alb_latency_frame(lab, load_balancer, target_group, since, end).dropna(how="all")
-        return frame if frame["requests"].sum() >= requests else None
+        return (frame,) if frame["requests"].sum() >= requests else None  # a tuple is truthy
 
-    return wait_for(
+    (frame,) = wait_for(
         check,
         what="ALB metrics in CloudWatch",
         timeout=timeout,
@@ -147,3 +147,4 @@ def wait_for_alb_metrics(
         interval=1.0 if lab.is_local else 20.0,
         hint="ALBs publish once a minute, a few minutes late; re-run this cell to keep waiting.",
     )
+    return frame

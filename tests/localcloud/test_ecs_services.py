@@ -219,9 +219,32 @@ def test_service_keeps_desired_count_replaces_and_scales(env):
     stopped = ecs.describe_tasks(cluster=env["cluster"], tasks=[victim])["tasks"][0]
     assert (stopped["stopCode"], stopped["stoppedReason"]) == ("UserInitiated", "chaos test")
 
+    # A new deployment replaces every task, each old one stopped exactly once.
+    first = service["deployments"][0]["id"]
+    ecs.update_service(cluster=env["cluster"], service=name, forceNewDeployment=True)
+
+    def rolled_out() -> dict | None:
+        current = describe(env, name)
+        (deployment, *others) = current["deployments"]
+        done = (
+            not others
+            and deployment["id"] != first
+            and deployment["rolloutState"] == "COMPLETED"
+            and current["runningCount"] == 2
+        )
+        return current if done else None
+
+    rolled = until(rolled_out, 30, "the new deployment")
+    fresh = {t["taskArn"] for t in running_tasks(env, name)}
+    assert len(fresh) == 2 and not fresh & replaced
+    assert {t["startedBy"] for t in running_tasks(env, name)} == {rolled["deployments"][0]["id"]}
+    stop_events = [e["message"] for e in rolled["events"] if "has stopped" in e["message"]]
+    for arn in replaced:
+        assert sum(arn.rsplit("/", 1)[-1] in m for m in stop_events) == 1
+
     ecs.update_service(cluster=env["cluster"], service=name, desiredCount=0)
     until(lambda: describe(env, name)["runningCount"] == 0, 30, "scale-in to 0")
-    gone = ecs.describe_tasks(cluster=env["cluster"], tasks=sorted(replaced))["tasks"]
+    gone = ecs.describe_tasks(cluster=env["cluster"], tasks=sorted(fresh))["tasks"]
     assert {t["stopCode"] for t in gone} == {"ServiceSchedulerInitiated"}
     assert all(t["stoppedReason"].startswith("Scaling activity initiated by") for t in gone)
     with pytest.raises(ClientError) as refused:
@@ -304,8 +327,14 @@ def test_service_behind_alb_registers_targets_and_replaces_unhealthy(env):
     ecs.get_waiter("services_stable").wait(
         cluster=env["cluster"], services=[name], WaiterConfig={"Delay": 1, "MaxAttempts": 60}
     )
-    health = elb.describe_target_health(TargetGroupArn=group_arn)["TargetHealthDescriptions"]
-    assert sorted(h["TargetHealth"]["State"] for h in health) == ["healthy", "healthy"]
+
+    # Stable means the tasks run (and are registered); the ALB decides when they are healthy.
+    def healthy() -> list[dict]:
+        found = elb.describe_target_health(TargetGroupArn=group_arn)["TargetHealthDescriptions"]
+        states = sorted(h["TargetHealth"]["State"] for h in found)
+        return found if states == ["healthy", "healthy"] else []
+
+    health = until(healthy, 30, "two healthy targets")
     tasks = running_tasks(env, name)
     ips = {t["containers"][0]["networkInterfaces"][0]["privateIpv4Address"] for t in tasks}
     assert {h["Target"]["Id"] for h in health} == ips

@@ -322,7 +322,7 @@ class ServiceScheduler:
         for arn in done:
             task = self._task(arn)
             reason = service.draining.pop(arn).reason
-            if task is not None and task.running:
+            if task is not None and task.running and task.desired_status == "RUNNING":
                 task.request_stop(reason, "ServiceSchedulerInitiated")
                 stopped.append(task.id)
                 service.counted.add(arn)  # a scheduler stop is not a failure
@@ -381,12 +381,10 @@ class ServiceScheduler:
         if len(healthy) < service.desired_count:
             return
         for old in service.deployments[1:]:
-            for arn in old.tasks:
-                task = self._task(arn)
-                if task is not None and task.running:
-                    self._begin_stop(
-                        service, arn, f"Scaling activity initiated by (deployment {primary.id})"
-                    )
+            for arn in self._kept(service, old.tasks):
+                self._begin_stop(
+                    service, arn, f"Scaling activity initiated by (deployment {primary.id})"
+                )
         service.deployments = [primary] + [
             old
             for old in service.deployments[1:]
