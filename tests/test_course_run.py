@@ -13,12 +13,21 @@ import sys
 import pytest
 
 # Shorter load bursts keep the test quick; the notebooks' own runs use their defaults.
-QUICK = {"19_aurora_data_api": ["-p", "LOAD_SECONDS", "5", "-p", "LOAD_CALLERS", "2"]}
+QUICK = {
+    "18_fargate_http_service": ["-p", "LOAD_REQUESTS", "100"],
+    "19_aurora_data_api": ["-p", "LOAD_SECONDS", "5", "-p", "LOAD_CALLERS", "2"],
+}
 
 
 @pytest.mark.parametrize(
     "notebook",
-    ["00_start_here", "16_container_lambda", "17_fargate_batch_task", "19_aurora_data_api"],
+    [
+        "00_start_here",
+        "16_container_lambda",
+        "17_fargate_batch_task",
+        "18_fargate_http_service",
+        "19_aurora_data_api",
+    ],
 )
 def test_notebook_runs_twice_without_teardown_between(cloud, tmp_path, notebook):
     for cleanup in ("False", "True"):

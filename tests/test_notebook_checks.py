@@ -505,6 +505,11 @@ def test_every_rule_in_the_sanitize_file_is_seen_by_nbval() -> None:
         ),
         ("sg-0a1b2c3d4e5f67890 created", "sg-0123456789abcdef0 created", "sg-<HEX> created"),
         (
+            "http api                 uzxdefub    18       deleted",
+            "http api                 k2p9q0a1    18       deleted",
+            "http api                 <API_ID>    18       deleted",
+        ),
+        (
             "Writing ../code/16_x/app.py",
             "Overwriting ../code/16_x/app.py",
             "Writing ../code/16_x/app.py",

@@ -225,6 +225,7 @@ class LocalTask:
             self._set("ACTIVATING")
             if not self._stop_requested.is_set():
                 self._start_processes()
+                self._cpu_seen = (time.monotonic(), 0.0)  # usage() counts from the start
                 self.times["startedAt"] = _now()
                 self._set("RUNNING", pause=False)
                 self._watch()
