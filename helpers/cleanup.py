@@ -105,6 +105,30 @@ def is_not_found(error: Exception) -> bool:
     return any(marker in code for marker in _NOT_FOUND_MARKERS) or code == "404"
 
 
+def retry_while(
+    lab: Lab, call: Callable[[], Any], codes: tuple[str, ...], what: str, timeout: float
+) -> None:
+    """Call `call` until AWS stops answering with one of `codes` (something still holds it)."""
+    from .waiting import wait_for
+
+    def attempt() -> bool:
+        try:
+            call()
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code", "") in codes:
+                return False
+            raise
+        return True
+
+    wait_for(
+        attempt,
+        what=what,
+        timeout=timeout,
+        estimate=1 if lab.is_local else 60,
+        interval=0.5 if lab.is_local else 10.0,
+    )
+
+
 def find_resources(
     lab: Lab, pattern: str | None = None, *, all_runs: bool = False
 ) -> list[Resource]:

@@ -145,31 +145,9 @@ def _find_clusters(lab: Lab) -> Iterable[cleanup.Resource]:
     ]
 
 
-def _retry_while(lab: Lab, call: Any, codes: tuple[str, ...], what: str, timeout: float) -> None:
-    """Call `call` until AWS stops answering with one of `codes` (something still holds it)."""
-
-    def attempt() -> bool:
-        try:
-            call()
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code", "") in codes:
-                return False
-            raise
-        return True
-
-    local = lab.is_local
-    wait_for(
-        attempt,
-        what=what,
-        timeout=timeout,
-        estimate=1 if local else 60,
-        interval=0.5 if local else 10.0,
-    )
-
-
 def _delete_cluster(lab: Lab, resource: cleanup.Resource) -> None:
     """Delete a cluster; on AWS stopping tasks hold it for a while, so retry."""
-    _retry_while(
+    cleanup.retry_while(
         lab,
         lambda: lab.client("ecs").delete_cluster(cluster=resource.identifier),
         ("ClusterContainsTasksException", "ClusterContainsServicesException"),
@@ -195,7 +173,7 @@ def _find_security_groups(lab: Lab) -> Iterable[cleanup.Resource]:
 
 def _delete_security_group(lab: Lab, resource: cleanup.Resource) -> None:
     """Delete the group; on AWS the network interfaces of stopped tasks hold it for minutes."""
-    _retry_while(
+    cleanup.retry_while(
         lab,
         lambda: lab.client("ec2").delete_security_group(GroupId=resource.identifier),
         ("DependencyViolation",),

@@ -9,7 +9,6 @@ for them, and the group delete first removes rules in other course groups that r
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -80,7 +79,7 @@ def _find_target_groups(lab: Lab) -> Iterable[cleanup.Resource]:
 def _delete_target_group(lab: Lab, resource: cleanup.Resource) -> None:
     """Delete a target group; just after its load balancer goes, AWS may still say in use."""
     arn = resource.detail["arn"]
-    _retry_while(
+    cleanup.retry_while(
         lab,
         lambda: lab.client("elbv2").delete_target_group(TargetGroupArn=arn),
         ("ResourceInUse",),
@@ -136,7 +135,7 @@ def revoke_references(lab: Lab, group_id: str) -> int:
 def _delete_security_group(lab: Lab, resource: cleanup.Resource) -> None:
     """Delete the ALB's group after freeing it from rules that refer to it."""
     revoke_references(lab, resource.identifier)
-    _retry_while(
+    cleanup.retry_while(
         lab,
         lambda: lab.client("ec2").delete_security_group(GroupId=resource.identifier),
         ("DependencyViolation",),
@@ -157,21 +156,6 @@ def _wait(
         estimate=1 if local else estimate,
         interval=0.5 if local else 10.0,
     )
-
-
-def _retry_while(lab: Lab, call: Any, codes: tuple[str, ...], what: str, timeout: float) -> None:
-    """Call `call` until AWS stops answering with one of `codes` (something still holds it)."""
-
-    def attempt() -> bool:
-        try:
-            call()
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code", "") in codes:
-                return False
-            raise
-        return True
-
-    _wait(lab, attempt, what, timeout=timeout, estimate=60)
 
 
 cleanup.register(
