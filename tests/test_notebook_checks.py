@@ -505,6 +505,12 @@ def test_every_rule_in_the_sanitize_file_is_seen_by_nbval() -> None:
         ),
         ("sg-0a1b2c3d4e5f67890 created", "sg-0123456789abcdef0 created", "sg-<HEX> created"),
         (
+            "\rsvc draining:   0/10 s (estimate)\rsvc draining: ▌  1/10 s (estimate)"
+            "svc draining: done in 6 s\n",
+            "\rsvc draining:   0/10 s (estimate)svc draining: done in 2 s\n",
+            "svc draining: done in <DURATION>\n",
+        ),
+        (
             "http api                 uzxdefub    18       deleted",
             "http api                 k2p9q0a1    18       deleted",
             "http api                 <API_ID>    18       deleted",
