@@ -505,9 +505,9 @@ def test_every_rule_in_the_sanitize_file_is_seen_by_nbval() -> None:
         ),
         ("sg-0a1b2c3d4e5f67890 created", "sg-0123456789abcdef0 created", "sg-<HEX> created"),
         (
-            "\rsvc draining:   0/10 s (estimate)\rsvc draining: ▌  1/10 s (estimate)"
-            "svc draining: done in 6 s\n",
-            "\rsvc draining:   0/10 s (estimate)svc draining: done in 2 s\n",
+            # as nbval sees it: only the last redraw before the line end is left
+            "svc draining: ▌  1/10 s (estimate)svc draining: done in 6 s\n",
+            "svc draining: ██  6/10 s (estimate)svc draining: done in 2 s\n",
             "svc draining: done in <DURATION>\n",
         ),
         (
