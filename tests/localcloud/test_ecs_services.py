@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import textwrap
 import time
@@ -16,6 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import helpers
+from helpers.lab import local_endpoints
 from helpers.naming import resource_name
 
 SERVER_PY = textwrap.dedent(
@@ -218,6 +220,25 @@ def test_service_keeps_desired_count_replaces_and_scales(env):
     assert len(replaced) == 2
     stopped = ecs.describe_tasks(cluster=env["cluster"], tasks=[victim])["tasks"][0]
     assert (stopped["stopCode"], stopped["stoppedReason"]) == ("UserInitiated", "chaos test")
+
+    # A task whose process dies is replaced too, and its record says how it ended.
+    doomed = sorted(replaced)[0]
+    direct = local_endpoints(env["lab"])["ecs"]["tasks"][doomed]["web:8080"]
+    with contextlib.suppress(OSError):  # the process exits before it answers
+        get(f"{direct}/exit")
+    replaced = until(
+        lambda: (
+            current
+            if len(current := {t["taskArn"] for t in running_tasks(env, name)}) == 2
+            and doomed not in current
+            else None
+        ),
+        30,
+        "a replacement for the exited task",
+    )
+    dead = ecs.describe_tasks(cluster=env["cluster"], tasks=[doomed])["tasks"][0]
+    assert dead["stopCode"] == "EssentialContainerExited"
+    assert dead["containers"][0]["exitCode"] == 3
 
     # A new deployment replaces every task, each old one stopped exactly once.
     first = service["deployments"][0]["id"]

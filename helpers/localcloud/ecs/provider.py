@@ -18,6 +18,9 @@ Where the local cloud differs from AWS:
   (there is no task metadata endpoint).
 - moto's RunTask needs container-level memory; when a container has none (as AWS allows on
   Fargate) the task memory is lent to it for the duration of the RunTask call only.
+- A task with port mappings stays ACTIVATING until its ports accept connections (at most
+  60 s), so RUNNING means ready for traffic; on AWS, ACTIVATING covers network and load
+  balancer set-up and a container may still be starting when its task is RUNNING.
 - Transitional states last about 60 ms each; there is no image pull (the image store is
   local), so pullStartedAt/pullStoppedAt bracket only the image look-up.
 - stopTimeout defaults to 30 s as on Fargate (its maximum is 120 s); a process killed by a

@@ -1,9 +1,10 @@
 """One running Fargate task: its containers' processes, its lifecycle thread and its logs.
 
-A `LocalTask` walks AWS's lifecycle on real events (image resolution, process start,
-process exit or StopTask) and records each transition with its time, so that a poller
-sees PROVISIONING → PENDING → ACTIVATING → RUNNING → DEACTIVATING → STOPPING →
-DEPROVISIONING → STOPPED in order (every state but RUNNING lasts at least STEP_S).
+A `LocalTask` walks AWS's lifecycle on real events (image resolution, process start, its
+mapped ports accepting connections, process exit or StopTask) and records each transition
+with its time, so that a poller sees PROVISIONING → PENDING → ACTIVATING → RUNNING →
+DEACTIVATING → STOPPING → DEPROVISIONING → STOPPED in order (every state but RUNNING lasts
+at least STEP_S).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import datetime as dt
 import logging
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -28,6 +30,7 @@ log = logging.getLogger("localcloud.ecs")
 
 STEP_S = 0.06  # minimum time spent in each transitional state, so a poller can see it
 FLUSH_S = 0.2  # log batching interval
+LISTEN_TIMEOUT_S = 60.0  # a container with port mappings is RUNNING once it listens, or by then
 
 
 def _now() -> dt.datetime:
@@ -226,6 +229,7 @@ class LocalTask:
             if not self._stop_requested.is_set():
                 self._start_processes()
                 self._cpu_seen = (time.monotonic(), 0.0)  # usage() counts from the start
+                self._wait_listening()
                 self.times["startedAt"] = _now()
                 self._set("RUNNING", pause=False)
                 self._watch()
@@ -288,6 +292,24 @@ class LocalTask:
             if key is not None:
                 self.shipper.add(key, raw.decode("utf-8", errors="replace").rstrip("\r\n"))
         process.stdout.close()
+
+    def _wait_listening(self) -> None:
+        """Stay ACTIVATING until every mapped port accepts connections (or a process exits)."""
+        deadline = time.monotonic() + LISTEN_TIMEOUT_S
+        waiting = {
+            port: container
+            for container in self.containers
+            for port in container.host_ports.values()
+        }
+        while waiting and time.monotonic() < deadline and not self._stop_requested.is_set():
+            for port, container in list(waiting.items()):
+                if container.process is None or container.process.poll() is not None:
+                    return  # it exited: _watch records how
+                with contextlib.suppress(OSError):
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    del waiting[port]
+            if waiting:
+                time.sleep(0.05)
 
     def _watch(self) -> None:
         """Wait for StopTask or for an essential container to exit."""
