@@ -37,6 +37,21 @@ DIAGRAMS: dict[str, tuple[list[tuple[str, str]], list[tuple[int, int, str]]]] = 
         ],
         [(0, 1, "push image"), (1, 2, "run_task"), (2, 3, "result JSON,\nlog lines")],
     ),
+    "18_fargate_http_service": (
+        [
+            ("client\n(notebook)", "you"),
+            ("API Gateway\nHTTP API", "aws"),
+            ("Application\nLoad Balancer", "aws"),
+            ("ECS service\n(2 Fargate tasks)", "aws"),
+            ("DynamoDB\norders table", "data"),
+        ],
+        [
+            (0, 1, "HTTPS"),
+            (1, 2, "HTTP_PROXY"),
+            (2, 3, "healthy\ntargets"),
+            (3, 4, "PutItem,\nGetItem, Scan"),
+        ],
+    ),
     "19_aurora_data_api": (
         [
             ("notebook", "you"),
