@@ -97,6 +97,17 @@ def named(kind: str, lab: Lab, operation: str, items: str, name_key: str) -> Ite
                 yield Resource(kind, name, parts.pattern, parts.run_id)
 
 
+def security_groups_named(lab: Lab, kind: str, name: str) -> Iterator[Resource]:
+    """Course security groups (all runs) whose name ends in `-<name>`."""
+    paginator = lab.client("ec2").get_paginator("describe_security_groups")
+    pattern = f"{naming.run_prefix()}*-{name}"
+    for page in paginator.paginate(Filters=[{"Name": "group-name", "Values": [pattern]}]):
+        for group in page["SecurityGroups"]:
+            parts = naming.parse_name(group["GroupName"])
+            if parts is not None and parts.name == name:
+                yield Resource(kind, group["GroupId"], parts.pattern, parts.run_id)
+
+
 def is_not_found(error: Exception) -> bool:
     """True if an AWS error means 'it is already gone'."""
     if not isinstance(error, ClientError):

@@ -90,17 +90,7 @@ def _delete_target_group(lab: Lab, resource: cleanup.Resource) -> None:
 
 def _find_security_groups(lab: Lab) -> Iterable[cleanup.Resource]:
     """Course ALB security groups (all runs), by name."""
-    paginator = lab.client("ec2").get_paginator("describe_security_groups")
-    pages = paginator.paginate(
-        Filters=[{"Name": "group-name", "Values": [f"{naming.run_prefix()}*-{ALB_SG_NAME}"]}]
-    )
-    for page in pages:
-        for group in page["SecurityGroups"]:
-            parts = naming.parse_name(group["GroupName"])
-            if parts is not None and parts.name == ALB_SG_NAME:
-                yield cleanup.Resource(
-                    SECURITY_GROUP_KIND, group["GroupId"], parts.pattern, parts.run_id
-                )
+    return cleanup.security_groups_named(lab, SECURITY_GROUP_KIND, ALB_SG_NAME)
 
 
 def revoke_references(lab: Lab, group_id: str) -> int:
