@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..motoserver import MOTO_LOCK
-from ..protocols import ServiceError
 from ..registry import RequestContext
 
 if TYPE_CHECKING:
@@ -153,29 +152,18 @@ def sync_moto(service: LocalService, tasks: dict[str, LocalTask]) -> None:
 
 
 def elb_call(cloud: Any, operation: str, params: dict[str, Any], service: LocalService) -> dict:
-    """An ELBv2 call through the local ALB provider (moto if it does not serve it)."""
-    elb = cloud.registry.get("elbv2")
-    handler = getattr(elb, operation, None) if elb is not None else None
-    if handler is not None:
-        return handler(params, RequestContext(service.context.region, service.context.account_id))
-    return cloud.call_moto("elbv2", operation, params, service.context.region)
+    """An ELBv2 operation served by the local ALB provider (moto keeps the record)."""
+    context = RequestContext(service.context.region, service.context.account_id)
+    return getattr(cloud.provider("elbv2"), operation)(params, context)
 
 
-def deregistration_delay(cloud: Any, group: str, service: LocalService) -> float:
-    """The target group's deregistration_delay.timeout_seconds (AWS default 300)."""
-    try:
-        found = cloud.call_moto(
-            "elbv2",
-            "DescribeTargetGroupAttributes",
-            {"TargetGroupArn": group},
-            service.context.region,
-        )
-    except ServiceError:
-        return 0.0
-    for attribute in found.get("Attributes", []):
-        if attribute.get("Key") == "deregistration_delay.timeout_seconds":
-            return float(attribute.get("Value") or 0)
-    return 300.0
+def target_group_state(cloud: Any, group_arn: str) -> Any:
+    """The local ALB's live state of a target group (health, settings), or None if it has none.
+
+    The scheduler reads health and the deregistration delay here, several times a second,
+    rather than through DescribeTargetHealth, which would be a moto call each time.
+    """
+    return cloud.provider("elbv2").group(group_arn)
 
 
 def publish_utilisation(cloud: Any, service: LocalService, tasks: list[LocalTask]) -> None:

@@ -33,11 +33,11 @@ from .service_record import (
     Deployment,
     Draining,
     LocalService,
-    deregistration_delay,
     elb_call,
     new_deployment_id,
     publish_utilisation,
     sync_moto,
+    target_group_state,
     utc_now,
 )
 
@@ -255,13 +255,12 @@ class ServiceScheduler:
         """(target group, TargetHealth) of a registered task's targets."""
         states = []
         for entry in service.registered.get(arn, []):
-            params = {"TargetGroupArn": entry["group"], "Targets": [entry["target"]]}
-            try:
-                found = elb_call(self.provider.cloud, "DescribeTargetHealth", params, service)
-            except ServiceError:
+            group = target_group_state(self.provider.cloud, entry["group"])
+            if group is None:  # deleted under us
                 continue
-            for description in found.get("TargetHealthDescriptions", []):
-                states.append((entry["group"], description.get("TargetHealth", {})))
+            target = entry["target"]
+            for description in group.describe([(target["Id"], target["Port"])]):
+                states.append((entry["group"], description["TargetHealth"]))
         return states
 
     def _healthy(self, service: LocalService, arn: str) -> bool:
@@ -303,13 +302,11 @@ class ServiceScheduler:
         """Deregister now, stop after the target group's deregistration delay."""
         if arn in service.draining:
             return
-        delay = max(
-            (
-                deregistration_delay(self.provider.cloud, e["group"], service)
-                for e in service.registered.get(arn, [])
-            ),
-            default=0.0,
-        )
+        groups = [
+            target_group_state(self.provider.cloud, e["group"])
+            for e in service.registered.get(arn, [])
+        ]
+        delay = max((g.settings.deregistration_delay for g in groups if g is not None), default=0.0)
         self._deregister(service, arn, announce=True)
         service.draining[arn] = Draining(time.monotonic() + delay, reason)
         if delay:
