@@ -17,6 +17,7 @@ import pandas as pd
 from botocore.exceptions import ClientError
 
 from .. import iam, naming
+from ..ec2 import ensure_security_group
 from ..lab import Lab
 from ..waiting import wait_for
 
@@ -350,26 +351,14 @@ def default_subnets(lab: Lab) -> tuple[str, list[str]]:
 
 def ensure_task_security_group(lab: Lab, pattern: str, vpc_id: str) -> str:
     """Get or create the tasks' security group: no ingress at all, default all-outbound egress."""
-    group_name = lab.name(pattern, TASK_SG_NAME, 255)
-    ec2 = lab.client("ec2")
-    found = ec2.describe_security_groups(
-        Filters=[
-            {"Name": "group-name", "Values": [group_name]},
-            {"Name": "vpc-id", "Values": [vpc_id]},
-        ]
-    )["SecurityGroups"]
-    if found:
-        return found[0]["GroupId"]
-    group_id = ec2.create_security_group(
-        GroupName=group_name,
-        Description=f"Course pattern {pattern}: ECS tasks, no inbound traffic",
-        VpcId=vpc_id,
-        TagSpecifications=[
-            {"ResourceType": "security-group", "Tags": naming.tag_list(lab.tags(pattern))}
-        ],
+    return ensure_security_group(
+        lab,
+        pattern,
+        TASK_SG_NAME,
+        vpc_id,
+        description=f"Course pattern {pattern}: ECS tasks, no inbound traffic",
+        ledger_kind=SECURITY_GROUP_KIND,
     )["GroupId"]
-    lab.ledger.record(SECURITY_GROUP_KIND, group_id, pattern)
-    return group_id
 
 
 def run_task(

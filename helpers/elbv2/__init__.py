@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from .. import naming
 from ..cleanup import is_not_found
+from ..ec2 import ensure_security_group
 from ..lab import Lab
 from ..waiting import wait_for
 
@@ -59,27 +60,16 @@ def elb_name(lab: Lab, pattern: str, name: str, what: str = "load balancer") -> 
 def ensure_alb_security_group(lab: Lab, pattern: str, vpc_id: str, *, port: int = 80) -> str:
     """Get or create the load balancer's security group: TCP `port` open to the internet."""
     _check_range("port", port, (1, 65535))
-    group_name = lab.name(pattern, ALB_SG_NAME, 255)
+    group = ensure_security_group(
+        lab,
+        pattern,
+        ALB_SG_NAME,
+        vpc_id,
+        description=f"Course pattern {pattern}: public load balancer, open to the internet",
+        ledger_kind=SECURITY_GROUP_KIND,
+    )
+    group_id, rules = group["GroupId"], group.get("IpPermissions", [])
     ec2 = lab.client("ec2")
-    found = ec2.describe_security_groups(
-        Filters=[
-            {"Name": "group-name", "Values": [group_name]},
-            {"Name": "vpc-id", "Values": [vpc_id]},
-        ]
-    )["SecurityGroups"]
-    if found:
-        group_id, rules = found[0]["GroupId"], found[0].get("IpPermissions", [])
-    else:
-        group_id = ec2.create_security_group(
-            GroupName=group_name,
-            Description=f"Course pattern {pattern}: public load balancer, open to the internet",
-            VpcId=vpc_id,
-            TagSpecifications=[
-                {"ResourceType": "security-group", "Tags": naming.tag_list(lab.tags(pattern))}
-            ],
-        )["GroupId"]
-        rules = []
-        lab.ledger.record(SECURITY_GROUP_KIND, group_id, pattern)
     wanted = {"IpProtocol": "tcp", "FromPort": port, "ToPort": port}
     public = [r for r in rules if any(x.get("CidrIp") == ANYWHERE for x in r.get("IpRanges", []))]
     # A re-run with another port closes the old one: the group opens exactly one port.
