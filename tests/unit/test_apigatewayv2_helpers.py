@@ -3,37 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import boto3
 import pytest
-from botocore.stub import Stubber
 
 from helpers import apigatewayv2 as agw
 from helpers import cleanup
-from helpers.lab import Lab, Ledger
 
 ACCOUNT = "123456789012"  # the local cloud's fake account: never a real one in tests
 FN = f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:scd-unit-18-items"
 OLD_FN = f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:scd-unit-18-old"
 ALB_URL = "http://scd-unit-18-web-1.eu-west-1.elb.amazonaws.com"
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Lab:
-    """A lab that never talks to a backend."""
-    session = boto3.Session(
-        aws_access_key_id="x", aws_secret_access_key="y", region_name="eu-west-1"
-    )
-    lab = Lab("local", "eu-west-1", "unit", session, None, Ledger(tmp_path / "ledger.jsonl"))
-    lab.__dict__["account_id"] = ACCOUNT
-    return lab
-
-
-def _stub(lab: Lab, service: str) -> Stubber:
-    stubber = Stubber(lab.client(service))
-    stubber.activate()
-    return stubber
 
 
 @pytest.mark.parametrize(
@@ -105,9 +84,9 @@ def test_existing_integrations_are_recognised_as_the_targets_they_implement():
     assert agw.as_target(old_payload) is None
 
 
-def test_rerun_with_changed_routes_converges_without_recreating(lab):
+def test_rerun_with_changed_routes_converges_without_recreating(lab, stubber):
     """Existing API (on page 2): keep the ALB integration, repoint, add and drop routes."""
-    api, fn = _stub(lab, "apigatewayv2"), _stub(lab, "lambda")
+    api, fn = stubber("apigatewayv2"), stubber("lambda")
     api_id = "a1b2c3"
     alb = {"IntegrationId": "int-alb", **agw.integration_request(agw.HttpProxy(ALB_URL))}
     old = {"IntegrationId": "int-old", **agw.integration_request(agw.LambdaProxy(OLD_FN))}
@@ -181,8 +160,8 @@ def test_rerun_with_changed_routes_converges_without_recreating(lab):
     assert lab.ledger.entries() == []  # nothing was created at the API level
 
 
-def test_new_api_gets_tags_and_an_auto_deployed_default_stage(lab):
-    api = _stub(lab, "apigatewayv2")
+def test_new_api_gets_tags_and_an_auto_deployed_default_stage(lab, stubber):
+    api = stubber("apigatewayv2")
     tags = {"course": "serverless-containers-databases", "pattern": "18", "run_id": "unit"}
     api.add_response("get_apis", {"Items": []}, {})
     api.add_response(
@@ -213,8 +192,8 @@ def test_new_api_gets_tags_and_an_auto_deployed_default_stage(lab):
     assert [(e["kind"], e["id"]) for e in lab.ledger.entries()] == [("http api", "new1")]
 
 
-def test_invoke_permission_is_added_once_and_only_a_real_conflict_raises(lab):
-    fn = _stub(lab, "lambda")
+def test_invoke_permission_is_added_once_and_only_a_real_conflict_raises(lab, stubber):
+    fn = stubber("lambda")
     sid = agw.statement_id_for("a1")
     policy = json.dumps({"Statement": [{"Sid": sid}]})
     # Already there: no add_permission at all.
@@ -234,8 +213,8 @@ def test_invoke_permission_is_added_once_and_only_a_real_conflict_raises(lab):
     fn.assert_no_pending_responses()
 
 
-def test_teardown_deletes_the_api_and_its_permissions_and_sits_above_load_balancers(lab):
-    api, fn = _stub(lab, "apigatewayv2"), _stub(lab, "lambda")
+def test_teardown_deletes_the_api_and_its_permissions_and_sits_above_load_balancers(lab, stubber):
+    api, fn = stubber("apigatewayv2"), stubber("lambda")
     lambda_integration = agw.integration_request(agw.LambdaProxy(FN))
     http_integration = agw.integration_request(agw.HttpProxy(ALB_URL))
     api.add_response(

@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import boto3
 import pytest
 
 from helpers import ecs, naming, s3
-from helpers.lab import Lab, Ledger
+from helpers.lab import Lab
 
 ACCOUNT = "123456789012"
 REPO_ARN = f"arn:aws:ecr:eu-west-1:{ACCOUNT}:repository/scd-unit-17-sagemaker-app"
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Lab:
-    """A lab that never talks to a backend (account id preset)."""
-    session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="y")
-    lab = Lab("local", "eu-west-1", "unit", session, None, Ledger(tmp_path / "ledger.jsonl"))
-    lab.__dict__["account_id"] = ACCOUNT  # the cached_property, without calling STS
-    return lab
 
 
 def _request(lab: Lab, **changes) -> dict:

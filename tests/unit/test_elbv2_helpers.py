@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
-import boto3
 import pytest
-from botocore.stub import Stubber
 
 from helpers import cleanup, elbv2
 from helpers.elbv2 import teardown
-from helpers.lab import Lab, Ledger
 from helpers.waiting import WaitTimeout
 
 ACCOUNT = "123456789012"  # the local cloud's fake account: never a real one in tests
@@ -25,24 +21,6 @@ TAGS = [
     {"Key": "pattern", "Value": "18"},
     {"Key": "run_id", "Value": "unit"},
 ]
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Lab:
-    """A lab that never talks to a backend; "local" so that waits poll every half second."""
-    session = boto3.Session(
-        aws_access_key_id="x", aws_secret_access_key="y", region_name="eu-west-1"
-    )
-    lab = Lab("local", "eu-west-1", "unit", session, None, Ledger(tmp_path / "ledger.jsonl"))
-    lab.__dict__["account_id"] = ACCOUNT
-    return lab
-
-
-def _stub(lab: Lab, service: str) -> Stubber:
-    """A Stubber on the lab's cached client, so helpers calling lab.client() get it."""
-    stubber = Stubber(lab.client(service))
-    stubber.activate()
-    return stubber
 
 
 def _target_group(**changes) -> dict:
@@ -99,8 +77,8 @@ def test_elb_names_fit_32_characters_or_fail_saying_how_much_room_is_left(lab):
         ({"interval_s": 10.5}, r"interval_s must be a whole number"),
     ],
 )
-def test_target_group_settings_are_checked_before_any_call(lab, settings, message):
-    stub = _stub(lab, "elbv2")  # no responses queued: any AWS call would fail the test
+def test_target_group_settings_are_checked_before_any_call(lab, stubber, settings, message):
+    stub = stubber("elbv2")  # no responses queued: any AWS call would fail the test
     arguments = {"vpc_id": "vpc-1", "port": 8080, **settings}
     with pytest.raises(ValueError, match=message):
         elbv2.ensure_target_group(lab, "18", "web", **arguments)
@@ -123,8 +101,8 @@ def test_load_balancer_needs_two_subnets_and_a_group(lab):
 # --- get-or-create decisions ---------------------------------------------------------------
 
 
-def test_new_load_balancer_is_public_tagged_and_waited_for(lab):
-    stub = _stub(lab, "elbv2")
+def test_new_load_balancer_is_public_tagged_and_waited_for(lab, stubber):
+    stub = stubber("elbv2")
     missing = {"Code": "LoadBalancerNotFound", "Message": "not found"}
     stub.add_client_error("describe_load_balancers", missing["Code"], missing["Message"])
     provisioning = {
@@ -176,8 +154,8 @@ def test_new_load_balancer_is_public_tagged_and_waited_for(lab):
     assert [e["kind"] for e in lab.ledger.entries()] == ["load balancer"]
 
 
-def test_target_group_rerun_changes_only_what_differs(lab):
-    stub = _stub(lab, "elbv2")
+def test_target_group_rerun_changes_only_what_differs(lab, stubber):
+    stub = stubber("elbv2")
     names = {"Names": ["scd-unit-18-web"]}
     # Same settings: two reads, no writes.
     stub.add_response("describe_target_groups", {"TargetGroups": [_target_group()]}, names)
@@ -207,15 +185,15 @@ def test_target_group_rerun_changes_only_what_differs(lab):
     stub.assert_no_pending_responses()
 
 
-def test_target_group_with_another_port_is_refused_not_silently_kept(lab):
-    stub = _stub(lab, "elbv2")
+def test_target_group_with_another_port_is_refused_not_silently_kept(lab, stubber):
+    stub = stubber("elbv2")
     stub.add_response("describe_target_groups", {"TargetGroups": [_target_group(Port=80)]})
     with pytest.raises(ValueError, match=r"\{'Port': 80\}.*cannot change.*pattern='18'"):
         elbv2.ensure_target_group(lab, "18", "web", vpc_id="vpc-1", port=8080)
 
 
-def test_listener_is_reused_redirected_or_created(lab):
-    stub = _stub(lab, "elbv2")
+def test_listener_is_reused_redirected_or_created(lab, stubber):
+    stub = stubber("elbv2")
     forward_old = {
         "ListenerArn": LISTENER_ARN,
         "Port": 80,
@@ -262,8 +240,8 @@ def test_listener_is_reused_redirected_or_created(lab):
         elbv2.ensure_listener(lab, TG_ARN, TG_ARN)
 
 
-def test_alb_security_group_keeps_exactly_one_public_port(lab):
-    stub = _stub(lab, "ec2")
+def test_alb_security_group_keeps_exactly_one_public_port(lab, stubber):
+    stub = stubber("ec2")
     group = {
         "GroupId": "sg-alb",
         "GroupName": "scd-unit-18-alb-sg",
@@ -311,8 +289,8 @@ def test_alb_security_group_keeps_exactly_one_public_port(lab):
     stub.assert_no_pending_responses()
 
 
-def test_allow_from_security_group_tolerates_only_duplicates(lab):
-    stub = _stub(lab, "ec2")
+def test_allow_from_security_group_tolerates_only_duplicates(lab, stubber):
+    stub = stubber("ec2")
     expected = {
         "GroupId": "sg-task",
         "IpPermissions": [
@@ -391,8 +369,8 @@ def test_metric_dimensions_are_arn_suffixes():
         elbv2.metric_dimensions({"LoadBalancerArn": LB_ARN}, {"TargetGroupArn": LB_ARN})
 
 
-def test_latency_frame_asks_for_percentiles_and_converts_seconds_to_ms(lab):
-    stub = _stub(lab, "cloudwatch")
+def test_latency_frame_asks_for_percentiles_and_converts_seconds_to_ms(lab, stubber):
+    stub = stubber("cloudwatch")
     end = dt.datetime(2026, 1, 1, 12, 10, tzinfo=dt.UTC)
     start = end - dt.timedelta(minutes=9, seconds=30)  # rounded up to 10 minutes
     dims = [
@@ -443,8 +421,8 @@ def test_latency_frame_asks_for_percentiles_and_converts_seconds_to_ms(lab):
 # --- teardown ------------------------------------------------------------------------------
 
 
-def test_load_balancer_delete_waits_for_it_and_its_network_interfaces(lab):
-    elb, ec2 = _stub(lab, "elbv2"), _stub(lab, "ec2")
+def test_load_balancer_delete_waits_for_it_and_its_network_interfaces(lab, stubber):
+    elb, ec2 = stubber("elbv2"), stubber("ec2")
     resource = cleanup.Resource("load balancer", "scd-unit-18-web", "18", "unit", {"arn": LB_ARN})
     elb.add_response("delete_load_balancer", {}, {"LoadBalancerArn": LB_ARN})
     elb.add_response("describe_load_balancers", {"LoadBalancers": [{"LoadBalancerArn": LB_ARN}]})
@@ -463,8 +441,8 @@ def test_load_balancer_delete_waits_for_it_and_its_network_interfaces(lab):
     ec2.assert_no_pending_responses()
 
 
-def test_alb_group_delete_frees_course_references_then_retries_while_in_use(lab):
-    ec2 = _stub(lab, "ec2")
+def test_alb_group_delete_frees_course_references_then_retries_while_in_use(lab, stubber):
+    ec2 = stubber("ec2")
     referencing = [
         {
             "GroupId": "sg-task",
@@ -525,8 +503,8 @@ def test_alb_group_delete_frees_course_references_then_retries_while_in_use(lab)
     ec2.assert_no_pending_responses()
 
 
-def test_target_group_delete_retries_while_in_use_and_kinds_are_layered(lab):
-    elb = _stub(lab, "elbv2")
+def test_target_group_delete_retries_while_in_use_and_kinds_are_layered(lab, stubber):
+    elb = stubber("elbv2")
     elb.add_client_error("delete_target_group", "ResourceInUse")
     elb.add_response("delete_target_group", {}, {"TargetGroupArn": TG_ARN})
     resource = cleanup.Resource("target group", "scd-unit-18-web", "18", "unit", {"arn": TG_ARN})
