@@ -86,15 +86,21 @@ def register(kind: ResourceKind) -> ResourceKind:
     return kind
 
 
-def named(kind: str, lab: Lab, operation: str, items: str, name_key: str) -> Iterator[Resource]:
-    """The course's resources among what a paginated list call returns, recognised by name."""
+def named(
+    kind: str, lab: Lab, operation: str, items: str, name_key: str, arn_key: str | None = None
+) -> Iterator[Resource]:
+    """The course's resources among what a paginated list call returns, recognised by name.
+
+    With `arn_key`, each resource keeps that field as detail["arn"] (for deletes by ARN).
+    """
     service, method = operation.split(".")
     for page in lab.client(service).get_paginator(method).paginate():
         for item in page[items]:
             name = item if isinstance(item, str) else item[name_key]
             parts = naming.parse_name(name)
             if parts is not None:
-                yield Resource(kind, name, parts.pattern, parts.run_id)
+                detail = {"arn": item[arn_key]} if arn_key else {}
+                yield Resource(kind, name, parts.pattern, parts.run_id, detail)
 
 
 def security_groups_named(lab: Lab, kind: str, name: str) -> Iterator[Resource]:

@@ -20,17 +20,14 @@ from . import ALB_SG_NAME, LOAD_BALANCER_KIND, SECURITY_GROUP_KIND, TARGET_GROUP
 
 def _find_load_balancers(lab: Lab) -> Iterable[cleanup.Resource]:
     """Course load balancers (all runs), by name."""
-    for page in lab.client("elbv2").get_paginator("describe_load_balancers").paginate():
-        for balancer in page["LoadBalancers"]:
-            parts = naming.parse_name(balancer["LoadBalancerName"])
-            if parts is not None:
-                yield cleanup.Resource(
-                    LOAD_BALANCER_KIND,
-                    balancer["LoadBalancerName"],
-                    parts.pattern,
-                    parts.run_id,
-                    {"arn": balancer["LoadBalancerArn"]},
-                )
+    return cleanup.named(
+        LOAD_BALANCER_KIND,
+        lab,
+        "elbv2.describe_load_balancers",
+        "LoadBalancers",
+        "LoadBalancerName",
+        "LoadBalancerArn",
+    )
 
 
 def _delete_load_balancer(lab: Lab, resource: cleanup.Resource) -> None:
@@ -63,17 +60,14 @@ def _delete_load_balancer(lab: Lab, resource: cleanup.Resource) -> None:
 
 def _find_target_groups(lab: Lab) -> Iterable[cleanup.Resource]:
     """Course target groups (all runs), by name."""
-    for page in lab.client("elbv2").get_paginator("describe_target_groups").paginate():
-        for group in page["TargetGroups"]:
-            parts = naming.parse_name(group["TargetGroupName"])
-            if parts is not None:
-                yield cleanup.Resource(
-                    TARGET_GROUP_KIND,
-                    group["TargetGroupName"],
-                    parts.pattern,
-                    parts.run_id,
-                    {"arn": group["TargetGroupArn"]},
-                )
+    return cleanup.named(
+        TARGET_GROUP_KIND,
+        lab,
+        "elbv2.describe_target_groups",
+        "TargetGroups",
+        "TargetGroupName",
+        "TargetGroupArn",
+    )
 
 
 def _delete_target_group(lab: Lab, resource: cleanup.Resource) -> None:
