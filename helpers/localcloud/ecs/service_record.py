@@ -73,6 +73,7 @@ class LocalService:
     next_start_at: float = 0.0
     steady: bool = False
     counted: set[str] = field(default_factory=set)  # stopped tasks already handled
+    synced: Any = None  # what sync_moto last wrote, to skip writing it again
 
     @property
     def primary(self) -> Deployment:
@@ -139,6 +140,11 @@ def sync_moto(service: LocalService, tasks: dict[str, LocalTask]) -> None:
                 + ("completed." if deployment.rollout_state == "COMPLETED" else "in progress."),
             }
         )
+    # Most reconcile passes change nothing: skip moto's lock, which API requests wait on.
+    snapshot = (running, pending, service.status, deployments, service.events[:1])
+    if snapshot == service.synced:
+        return
+    service.synced = snapshot
     with MOTO_LOCK:
         backend = ecs_backends[service.context.account_id][service.context.region]
         for record in backend.services.values():
