@@ -86,7 +86,7 @@ class EcsProvider(Provider):
         self, params: dict, context: RequestContext, service_arn: str | None = None
     ) -> dict:
         """RunTask for callers and for services: moto's record plus local processes."""
-        definition = self._task_definition(params.get("taskDefinition", ""), context)
+        definition = self.task_definition(params.get("taskDefinition", ""), context)
         result = self._moto_run_task(params, context, definition)
         if definition is None:
             return result
@@ -226,7 +226,7 @@ class EcsProvider(Provider):
         task_id = task.rsplit("/", 1)[-1]
         return next((t for t in self.tasks.values() if t.id == task_id), None)
 
-    def _task_definition(self, name: str, context: RequestContext) -> dict[str, Any] | None:
+    def task_definition(self, name: str, context: RequestContext) -> dict[str, Any] | None:
         """A copy of the task definition from moto, or None if moto does not know it."""
         from moto.ecs.models import ecs_backends
 

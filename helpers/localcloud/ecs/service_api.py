@@ -78,7 +78,7 @@ def _described(provider: EcsProvider, cluster: str, arn: str, region: str) -> di
 def create_service(provider: EcsProvider, params: dict, context: RequestContext) -> dict:
     """Check, let moto store the service, and schedule its tasks locally (Fargate)."""
     launch_type = _launch_type(params)
-    definition = provider._task_definition(params.get("taskDefinition", ""), context)
+    definition = provider.task_definition(params.get("taskDefinition", ""), context)
     if launch_type != "FARGATE" or definition is None:
         return provider.cloud.call_moto("ecs", "CreateService", params, context.region)
     network = params.get("networkConfiguration") or {}
@@ -121,7 +121,7 @@ def update_service(provider: EcsProvider, params: dict, context: RequestContext)
         raise _invalid("desiredCount must be greater than or equal to 0.")
     task_definition = service.primary.task_definition
     if params.get("taskDefinition"):
-        definition = provider._task_definition(params["taskDefinition"], context)
+        definition = provider.task_definition(params["taskDefinition"], context)
         if definition is None:
             raise ServiceError("ClientException", "TaskDefinition not found.", 400)
         task_definition = definition["arn"]
