@@ -13,21 +13,11 @@ import socket
 import threading
 from urllib.parse import urlsplit
 
+from ..hop_by_hop import HOP_BY_HOP
 from .events import HttpResponse
 
-# Hop-by-hop headers (RFC 9110 7.6.1) never cross a proxy; Host is the backend's own (API
-# Gateway sets it from the integration URL); Content-Length is recomputed.
-HOP_BY_HOP = {
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-}
+# Host is the backend's own (API Gateway sets it from the integration URL); Content-Length
+# is recomputed.
 _NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length", "expect"}
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 

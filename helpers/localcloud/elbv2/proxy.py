@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
+from ..hop_by_hop import HOP_BY_HOP
 from . import rules
 
 if TYPE_CHECKING:
@@ -25,20 +26,7 @@ if TYPE_CHECKING:
 
 BUFFERED_BODY = 1024 * 1024  # request bodies up to this size are read before forwarding
 COPY_SIZE = 64 * 1024
-_HOP_BY_HOP = frozenset(
-    (
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "expect",
-    )
-)
+_HOP_BY_HOP = HOP_BY_HOP | {"expect"}  # the listener answers Expect: 100-continue itself
 _REPLACED = frozenset(
     ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-port", "x-amzn-trace-id")
 )
