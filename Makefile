@@ -23,7 +23,7 @@ $(STAMP): $(PY) requirements.txt pyproject.toml
 
 .PHONY: engines
 engines: $(STAMP)
-	@$(PY) -m helpers.localcloud install-engines
+	@$(PY) -m localcloud install-engines
 
 # Run notebooks with papermill into build/executed/ (all by default; NOTEBOOKS="00 16" for some).
 course: setup
@@ -34,7 +34,7 @@ course: setup
 test: setup lint
 	$(PY) -m pytest tests
 	@export LOCALCLOUD_STATE_DIR="$(CURDIR)/build/test-localcloud" LOCALCLOUD_PORT=0; \
-	trap '$(PY) -m helpers.localcloud down' EXIT; set -ex; \
+	trap '$(PY) -m localcloud down' EXIT; set -ex; \
 	$(PY) -m helpers.runner --output-dir build/test-executed; \
 	$(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
 		--nbval-sanitize-with tests/sanitize.cfg notebooks/
@@ -62,13 +62,13 @@ bench: setup
 	$(PY) -m benchmarks
 
 up: setup
-	$(PY) -m helpers.localcloud up
+	$(PY) -m localcloud up
 
 down:
-	@test -x $(PY) && $(PY) -m helpers.localcloud down || true
+	@test -x $(PY) && $(PY) -m localcloud down || true
 
 status:
-	$(PY) -m helpers.localcloud status
+	$(PY) -m localcloud status
 
 clean: down
 	rm -rf build .localcloud

@@ -26,7 +26,7 @@ RESULTS = Path(__file__).resolve().parents[1] / "build" / "bench" / "results.jso
 
 def bench_start(runs: int = 3) -> dict[str, float]:
     """Seconds from `up` to healthy, cold (a fresh state directory each time)."""
-    from helpers.localcloud import daemon
+    from localcloud import daemon
 
     samples = []
     for _ in range(runs):
@@ -192,8 +192,8 @@ def bench_data_api(lab: Any) -> dict[str, dict[str, float]]:
 def main() -> None:
     """Run every benchmark, print a table and write the JSON results."""
     import helpers
-    from helpers.localcloud import daemon
     from helpers.report import text_table
+    from localcloud import daemon
 
     os.environ["LOCALCLOUD_PORT"] = "0"
     start = bench_start()

@@ -11,7 +11,6 @@ import functools
 import json
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,14 +19,16 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from localcloud import client as localcloud
+
 from . import naming
-from .localcloud import config as localcloud_config
 
 BACKENDS = ("local", "aws")
 _CLIENT_CONFIG = Config(
     retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=120
 )
-LEDGER_DIR = localcloud_config.REPO_ROOT / "build" / "ledger"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+LEDGER_DIR = REPO_ROOT / "build" / "ledger"
 
 # url_for resolvers by resource kind: {"alb": {"aws": fn, "local": fn}, ...}. Patterns that
 # create load balancers and APIs register theirs (their local listeners live in providers).
@@ -112,7 +113,7 @@ class Lab:
 
 def connect(
     backend: str = "local",
-    region: str = localcloud_config.DEFAULT_REGION,
+    region: str = localcloud.DEFAULT_REGION,
     run_id: str = "dev",
     *,
     quiet: bool = False,
@@ -126,12 +127,10 @@ def connect(
         session = boto3.Session(region_name=region)
         lab = Lab(backend, region, run_id, session, None, ledger)
     else:
-        from .localcloud import daemon
-
-        info = daemon.up(quiet=quiet)
+        info = localcloud.up(quiet=quiet)
         session = boto3.Session(
-            aws_access_key_id=localcloud_config.DUMMY_ACCESS_KEY_ID,
-            aws_secret_access_key=localcloud_config.DUMMY_SECRET_ACCESS_KEY,
+            aws_access_key_id=localcloud.DUMMY_ACCESS_KEY_ID,
+            aws_secret_access_key=localcloud.DUMMY_SECRET_ACCESS_KEY,
             region_name=region,
         )
         lab = Lab(backend, region, run_id, session, info.endpoint, ledger)
@@ -169,9 +168,7 @@ def _aws_rest_api_url(lab: Lab, resource: dict[str, Any], stage: str | None) -> 
 
 def local_endpoints(lab: Lab) -> dict[str, Any]:
     """The local cloud's listeners by service (load balancers, APIs, task ports)."""
-    request = urllib.request.Request(f"{lab.endpoint_url}/_localcloud/endpoints")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
+    return localcloud.endpoints(lab.endpoint_url)
 
 
 def _local_alb_url(lab: Lab, resource: dict[str, Any], stage: str | None) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
+from localcloud import client as localcloud
+
 from .images import docker_client, in_sagemaker_studio
 from .lab import Lab
 from .report import text_table
@@ -59,9 +61,7 @@ def _python() -> Check:
 
 def _local_checks(lab: Lab) -> list[Check]:
     """Engines installed; the local cloud answering on loopback."""
-    from .localcloud import daemon, engines
-
-    missing = engines.missing_packages()
+    missing = localcloud.missing_engine_packages()
     engine_check = Check(
         "database engines",
         not missing,
@@ -70,12 +70,12 @@ def _local_checks(lab: Lab) -> list[Check]:
         else f"missing: {', '.join(missing)}",
         f"run `make setup`, or `sudo apt-get install -y {' '.join(missing)}`",
     )
-    info = daemon.running()
+    info = localcloud.running()
     cloud_check = Check(
         "local cloud",
         info is not None and info.endpoint == lab.endpoint_url,
         f"{lab.endpoint_url} (loopback only)" if info else "not answering",
-        "run `python -m helpers.localcloud up` and look at `python -m helpers.localcloud logs`",
+        "run `python -m localcloud up` and look at `python -m localcloud logs`",
     )
     return [engine_check, cloud_check]
 
@@ -140,3 +140,8 @@ def _docker() -> Check:
             else ("start Docker (or use AWS CloudShell, which has it) and re-run this cell")
         )
         return Check("docker", False, type(error).__name__, fix)
+
+
+def local_cloud_status() -> str:
+    """The local cloud's services, engines and tagged resources, as printed tables."""
+    return localcloud.status_text(localcloud.status())

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import helpers
-from helpers.localcloud import daemon
+from localcloud import daemon
 
 
 @pytest.fixture(scope="session")

@@ -53,7 +53,7 @@ def test_notebook_runs_twice_without_teardown_between(cloud, tmp_path, notebook)
         assert f"{notebook}  passed" in done.stdout
     assert "course resources left: none" in done.stdout
     status = subprocess.run(
-        [sys.executable, "-m", "helpers.localcloud", "status", "--json"],
+        [sys.executable, "-m", "localcloud", "status", "--json"],
         capture_output=True,
         text=True,
         timeout=60,

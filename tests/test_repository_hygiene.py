@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.localcloud.config import FAKE_ACCOUNT_ID
+from localcloud.config import FAKE_ACCOUNT_ID
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,13 +5,10 @@ builds is the backend difference, in two functions:
 
 - `_build_with_docker` (AWS): the Docker engine builds the image for linux/amd64 and pushes
   it to ECR, as a student would with `docker build` and `docker push`.
-- `_build_for_process_runtime` (local): no Docker. The image is the build context's files
-  under `<image dir>/rootfs/`, a virtual environment holding what its `RUN pip install`
-  lines need, and the parsed Dockerfile's configuration in `image.json`; the local ECR gets a
-  real manifest for it (`helpers.images.local`).
-
-The local image store is the contract with the local cloud's Lambda (and later ECS)
-provider: `<state>/images/<digest hex>/image.json`, read with `load_local_image(digest)`.
+- `_build_for_process_runtime` (local): no Docker. The local cloud's process runtime builds
+  the image (`localcloud.images`: the build context's files, a virtual environment holding
+  what its `RUN pip install` lines need, the parsed Dockerfile's configuration) and its
+  local ECR gets a real manifest for it.
 
 SageMaker Studio exposes Docker Engine API 1.41 only and answers the unversioned /version
 call with a redirect, so the docker SDK's version detection fails there: pin the version.
@@ -20,14 +17,12 @@ call with a redirect, so the docker SDK's version detection fails there: pin the
 from __future__ import annotations
 
 import base64
-import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..localcloud.config import state_dir
+from localcloud.client import ImageBuildError, build_local_image
 
 if TYPE_CHECKING:
     from ..lab import Lab
@@ -39,10 +34,6 @@ _SINGLE_IMAGE_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
     "application/vnd.oci.image.manifest.v1+json",
 )
-
-
-class ImageBuildError(RuntimeError):
-    """A build or push failed; the message holds the failing line and what to do."""
 
 
 class DockerUnavailable(ImageBuildError):
@@ -97,10 +88,10 @@ def build_and_push(
 def _build_for_process_runtime(
     lab: Lab, repository: dict[str, Any], context: Path, tag: str
 ) -> BuiltImage:
-    """Local backend: no Docker; files, a virtual environment and image.json (images.local)."""
-    from . import local
-
-    return local.build(lab, repository, context, tag)
+    """Local backend: no Docker; the local cloud's process runtime builds it."""
+    built = build_local_image(lab.client("ecr"), repository, context, tag)
+    uri = f"{repository['repositoryUri']}@{built.digest}"
+    return BuiltImage(uri, built.digest, built.size_bytes, tag, built.log, built.cached)
 
 
 def _build_with_docker(lab: Lab, repository: dict[str, Any], context: Path, tag: str) -> BuiltImage:
@@ -191,24 +182,3 @@ def _show(log: list[str], line: str) -> None:
         return
     print(line, flush=True)
     log.append(line)
-
-
-def images_root() -> Path:
-    """The local image store: `<local cloud state>/images/`."""
-    return state_dir() / "images"
-
-
-def local_image_dir(digest: str) -> Path:
-    """The directory of a local image: `<state>/images/<digest hex without sha256:>`."""
-    hex_digest = digest.removeprefix("sha256:")
-    if not re.fullmatch(r"[0-9a-f]{64}", hex_digest):
-        raise ValueError(f"not an image digest: {digest!r} (expected sha256:<64 hex digits>)")
-    return images_root() / hex_digest
-
-
-def load_local_image(digest: str) -> dict[str, Any] | None:
-    """The image.json of a locally built image, or None if this machine has no such image."""
-    try:
-        return json.loads((local_image_dir(digest) / "image.json").read_text())
-    except (FileNotFoundError, ValueError):
-        return None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.localcloud.engines import EngineManager, kill_leftovers
+from localcloud.engines import EngineManager, kill_leftovers
 
 
 @pytest.fixture

@@ -25,8 +25,8 @@ PATTERN = "19"
 def _providers_landed() -> bool:
     """True once the course's RDS and Data API providers serve what the round trip needs."""
     try:
-        from helpers.localcloud.rds import RdsProvider
-        from helpers.localcloud.rds_data import RdsDataProvider
+        from localcloud.rds import RdsProvider
+        from localcloud.rds_data import RdsDataProvider
     except Exception:  # still being written
         return False
     wanted = (

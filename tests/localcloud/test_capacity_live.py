@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pymysql
 import pytest
 
-from helpers.localcloud.metricstore import MetricStore
-from helpers.localcloud.rds import capacity as cap
+from localcloud.metrics.store import MetricStore
+from localcloud.rds import capacity as cap
 
 pytestmark = pytest.mark.engines
 PASSWORD = "capacity-test-pw"

@@ -12,9 +12,9 @@ import pytest
 from botocore.config import Config
 from werkzeug.serving import make_server
 
-from helpers.localcloud import protocols
-from helpers.localcloud.edge import Edge
-from helpers.localcloud.registry import Provider, Registry, RequestContext
+from localcloud import protocols
+from localcloud.edge import Edge
+from localcloud.registry import Provider, Registry, RequestContext
 
 
 class FakeMoto:
@@ -23,7 +23,7 @@ class FakeMoto:
     def __init__(self) -> None:
         self.targets: list[str] = []
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    def serve(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         self.targets.append(environ.get("HTTP_X_AMZ_TARGET", environ["PATH_INFO"]))
         start_response("200 OK", [("Content-Type", "application/x-amz-json-1.0")])
         return [b"{}"]

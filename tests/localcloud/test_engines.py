@@ -13,8 +13,8 @@ import pymysql
 import pytest
 import redis
 
-import helpers.localcloud.engines as engines
-from helpers.localcloud.engines import (
+import localcloud.engines as engines
+from localcloud.engines import (
     EngineError,
     EngineManager,
     install,

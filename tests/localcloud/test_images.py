@@ -13,7 +13,8 @@ import pytest
 
 import helpers
 from helpers import cleanup, ecr, images
-from helpers.images.dockerfile import DockerfileError
+from localcloud import images as local_images
+from localcloud.images.dockerfile import DockerfileError
 
 PATTERN = "16"
 DOCKERFILE = textwrap.dedent(
@@ -70,7 +71,7 @@ def built(cloud, tmp_path_factory):
 def test_build_writes_the_image_store_contract(built):
     _, repository, _, image = built
     assert image.image_uri == f"{repository['repositoryUri']}@{image.digest}"
-    stored = images.load_local_image(image.digest)
+    stored = local_images.load_local_image(image.digest)
     assert set(stored) >= IMAGE_KEYS
     assert stored["digest"] == image.digest
     assert stored["repository"] == repository["repositoryName"]
@@ -84,17 +85,17 @@ def test_build_writes_the_image_store_contract(built):
     assert stored["env"]["GREETING"] == "hello from the image"
     assert stored["entrypoint"] == ["/lambda-entrypoint.sh"]
     assert stored["cmd"] == ["app.handler"]
-    image_dir = images.local_image_dir(image.digest)
+    image_dir = local_images.local_image_dir(image.digest)
     assert Path(stored["rootfs"]) == image_dir / "rootfs"
     assert (image_dir / "rootfs" / "var" / "task" / "app.py").read_text() == APP
     assert (image_dir / "rootfs" / "var" / "task" / "requirements.txt").exists()
     assert stored["size_bytes"] == image.size_bytes > 0
-    assert images.load_local_image("sha256:" + "0" * 64) is None
+    assert local_images.load_local_image("sha256:" + "0" * 64) is None
 
 
 def test_the_image_python_imports_the_code_and_the_course_packages(built):
     _, _, _, image = built
-    stored = images.load_local_image(image.digest)
+    stored = local_images.load_local_image(image.digest)
     task_root = Path(stored["rootfs"]) / "var" / "task"
     result = subprocess.run(
         [stored["python"], "-c", "import app; print(app.handler({'n': 1}, None))"],
@@ -109,7 +110,9 @@ def test_describe_images_shows_tag_digest_and_layer_size(built):
     detail = client.describe_images(repositoryName=repository["repositoryName"])["imageDetails"]
     assert [d["imageDigest"] for d in detail] == [image.digest]
     assert detail[0]["imageTags"] == ["latest"]
-    manifest = json.loads((images.local_image_dir(image.digest) / "manifest.json").read_text())
+    manifest = json.loads(
+        (local_images.local_image_dir(image.digest) / "manifest.json").read_text()
+    )
     assert len(manifest["layers"]) == 3  # COPY, pip, COPY
     assert detail[0]["imageSizeInBytes"] == sum(layer["size"] for layer in manifest["layers"])
     table = ecr.images(lab, repository["repositoryName"])
@@ -140,9 +143,9 @@ def test_unchanged_rebuild_is_a_cache_hit_and_a_change_is_a_new_digest(built, tm
     changed = _context(tmp_path / "changed", app=APP + "\nVERSION = 2\n")
     second = images.build_and_push(lab, repository, changed)
     assert not second.cached and second.digest != image.digest
-    rootfs = Path(images.load_local_image(second.digest)["rootfs"])
+    rootfs = Path(local_images.load_local_image(second.digest)["rootfs"])
     assert "VERSION = 2" in (rootfs / "var" / "task" / "app.py").read_text()
-    assert images.load_local_image(image.digest) is not None  # the old image stays runnable
+    assert local_images.load_local_image(image.digest) is not None  # the old image stays runnable
 
 
 def test_a_system_package_step_is_refused_with_its_line(lab, tmp_path):

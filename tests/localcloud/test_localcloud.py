@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import helpers
-from helpers.localcloud import daemon
+from localcloud import daemon
 
 ROUNDTRIP = textwrap.dedent(
     """
@@ -91,7 +91,7 @@ def test_plain_boto3_with_only_the_endpoint_variable(cloud):
 def test_cli_status_env_and_json(cloud):
     env = {**os.environ}
     status = subprocess.run(
-        [sys.executable, "-m", "helpers.localcloud", "status", "--json"],
+        [sys.executable, "-m", "localcloud", "status", "--json"],
         env=env,
         capture_output=True,
         text=True,
@@ -103,7 +103,7 @@ def test_cli_status_env_and_json(cloud):
     assert "cloudwatch" in state["providers"]
     assert isinstance(state["engines"], list) and isinstance(state["resources"], list)
     exports = subprocess.run(
-        [sys.executable, "-m", "helpers.localcloud", "env"],
+        [sys.executable, "-m", "localcloud", "env"],
         env=env,
         capture_output=True,
         text=True,

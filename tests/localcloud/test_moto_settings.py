@@ -30,7 +30,7 @@ def test_moto_keeps_ecs_tasks_running_on_describe():
     import tempfile
     from pathlib import Path
 
-    from helpers.localcloud.server import LocalCloud
+    from localcloud.server import LocalCloud
 
     state = Path(tempfile.mkdtemp(prefix="localcloud-moto-"))
     cloud = LocalCloud(state, port=0)

@@ -14,8 +14,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 import helpers
-from helpers.localcloud import daemon
-from helpers.localcloud.config import FAKE_ACCOUNT_ID
+from localcloud import daemon
+from localcloud.config import FAKE_ACCOUNT_ID
 
 ENGINE_VERSION = "8.0.mysql_aurora.3.08.0"
 MOTO_PASSWORD = "P@55w0rd!"  # what moto alone writes into every managed secret

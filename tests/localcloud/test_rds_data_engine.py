@@ -24,11 +24,13 @@ from botocore.config import Config
 from test_rds_data import DataApi, error, p, values
 from werkzeug.serving import make_server
 
-from helpers.localcloud import motoserver
-from helpers.localcloud.edge import Edge
-from helpers.localcloud.engines import EngineManager, kill_leftovers
-from helpers.localcloud.rds_data import RdsDataProvider
-from helpers.localcloud.registry import Provider, Registry
+from localcloud.context import CloudContext
+from localcloud.edge import Edge
+from localcloud.engines import EngineManager, kill_leftovers
+from localcloud.motogateway import MotoGateway
+from localcloud.rds.provider import RdsProvider
+from localcloud.rds_data import RdsDataProvider
+from localcloud.registry import Provider, Registry
 
 pytestmark = pytest.mark.engines
 REGION = "us-east-1"
@@ -84,23 +86,6 @@ class FakeRds(Provider):
         return self.clusters[arn]
 
 
-class FakeCloud:
-    """The two things providers use of the LocalCloud: provider() and call_moto()."""
-
-    def __init__(self) -> None:
-        self.moto_app = motoserver.create_moto_app()
-        self.registry: Registry | None = None
-
-    def provider(self, service: str) -> Any:
-        found = self.registry.get(service) if self.registry else None
-        if found is None:
-            raise KeyError(service)
-        return found
-
-    def call_moto(self, service: str, operation: str, params: dict, region: str) -> dict:
-        return motoserver.call(self.moto_app, service, operation, params, region)
-
-
 @dataclass
 class Harness:
     """What the engine-only tests need beyond DataApi."""
@@ -127,11 +112,12 @@ def harness() -> Iterator[Harness]:
     with pytest.MonkeyPatch.context() as env:
         env.setenv("LOCALCLOUD_DATA_API_TRANSACTION_IDLE_SECONDS", str(IDLE_SECONDS))
         env.setenv("LOCALCLOUD_DATA_API_STATEMENT_TIMEOUT_SECONDS", str(TIMEOUT_SECONDS))
-        cloud = FakeCloud()
+        cloud = CloudContext(base, "", MotoGateway(), manager)
         rds = FakeRds(cloud)
         provider = RdsDataProvider(cloud)
-    cloud.registry = Registry([rds, provider])
-    edge = Edge(cloud.registry, cloud.moto_app, _no_control)
+    cloud.providers.add(rds, as_class=RdsProvider)
+    cloud.providers.add(provider)
+    edge = Edge(Registry([rds, provider]), cloud.moto, _no_control)
     server = make_server("127.0.0.1", 0, edge, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from helpers.localcloud.server import LocalCloud
+from localcloud.server import LocalCloud
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def test_control_api_answers_health_and_refuses_unknown_calls(local_cloud):
 
 
 def test_call_moto_returns_parsed_results_and_raises_aws_errors(local_cloud):
-    from helpers.localcloud.protocols import ServiceError
+    from localcloud.protocols import ServiceError
 
     created = local_cloud.call_moto(
         "secretsmanager", "CreateSecret", {"Name": "pytest", "SecretString": "s"}, "us-east-1"

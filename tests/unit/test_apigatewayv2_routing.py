@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from helpers.localcloud.apigatewayv2 import events, routing
-from helpers.localcloud.apigatewayv2.events import EventContext, HttpRequest, MalformedResponse
-from helpers.localcloud.apigatewayv2.gateway import function_of
+from localcloud.apigatewayv2 import events, routing
+from localcloud.apigatewayv2.events import EventContext, HttpRequest, MalformedResponse
+from localcloud.apigatewayv2.gateway import function_of
 
 
 def _routes(*keys: str) -> list[routing.Route]:

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from helpers.localcloud.rds import capacity as cap
-from helpers.localcloud.rds.capacity import CapacityModel, Measurement
+from localcloud.rds import capacity as cap
+from localcloud.rds.capacity import CapacityModel, Measurement
 
 IDLE = Measurement(cpu=0.005, connections=0, qps=0.0)
 BURST = Measurement(cpu=1.0, connections=3, qps=120.0)  # load 0.5 + 2 + 0.3 + 2 = 4.8 -> 5.0

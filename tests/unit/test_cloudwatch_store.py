@@ -16,11 +16,11 @@ import botocore.session
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from helpers.localcloud import protocols
-from helpers.localcloud.cloudwatch import CloudWatchProvider
-from helpers.localcloud.metricstore import MetricId, MetricStore, percentile
-from helpers.localcloud.protocols import AwsRequest, ServiceError
-from helpers.localcloud.registry import RequestContext
+from localcloud import protocols
+from localcloud.cloudwatch import CloudWatchProvider
+from localcloud.metrics.store import MetricId, MetricStore, percentile
+from localcloud.protocols import AwsRequest, ServiceError
+from localcloud.registry import RequestContext
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 CTX = RequestContext(region="us-east-1", account_id="123456789012", request_id="r-1")
@@ -691,7 +691,7 @@ class _Raw:
 def test_boto3_client_through_protocols(protocol: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A real client (forced onto one protocol) talks to the provider via protocols, no server."""
     monkeypatch.setattr(botocore.model, "PRIORITY_ORDERED_SUPPORTED_PROTOCOLS", (protocol,))
-    provider = CloudWatchProvider(None)
+    provider = CloudWatchProvider(None, MetricStore())
     client = botocore.session.get_session().create_client(
         "cloudwatch",
         "us-east-1",

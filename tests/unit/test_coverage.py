@@ -1,13 +1,13 @@
 """The coverage page is generated from the providers and must be current."""
 
-from helpers.localcloud import coverage
-from helpers.localcloud.server import provider_classes
+from localcloud import coverage
+from localcloud.services import all_services, provider_classes
 
 
 def test_committed_coverage_page_is_current():
-    expected = coverage.render(provider_classes())
+    expected = coverage.render(all_services())
     assert coverage.PAGE.read_text() == expected, (
-        "docs/coverage.md is stale: run `python -m helpers.localcloud coverage` and commit it"
+        "docs/coverage.md is stale: run `python -m localcloud coverage` and commit it"
     )
 
 
@@ -18,6 +18,6 @@ def test_every_provider_documents_its_differences_from_aws():
 
 
 def test_provider_operations_are_marked_as_provider_served():
-    page = coverage.render(provider_classes())
+    page = coverage.render(all_services())
     assert "| cloudwatch | GetMetricData | provider |" in page
     assert "| dynamodb | GetItem | moto |" in page

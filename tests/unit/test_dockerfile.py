@@ -8,8 +8,8 @@ import textwrap
 
 import pytest
 
-from helpers.images.context import DockerIgnore, context_files, copy_plan
-from helpers.images.dockerfile import (
+from localcloud.images.context import DockerIgnore, context_files, copy_plan
+from localcloud.images.dockerfile import (
     Copy,
     DockerfileError,
     ImagePath,
@@ -19,7 +19,7 @@ from helpers.images.dockerfile import (
     parse,
     split_instructions,
 )
-from helpers.images.words import process_word, split_words
+from localcloud.images.words import process_word, split_words
 
 LAMBDA = "FROM public.ecr.aws/lambda/python:3.12\n"
 

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from helpers.localcloud.elbv2 import health, metrics, rules
-from helpers.localcloud.elbv2.health import CheckResult, HealthSettings, Target, TargetGroupState
+from localcloud.elbv2 import health, metrics, rules
+from localcloud.elbv2.health import CheckResult, HealthSettings, Target, TargetGroupState
 
 FAIL_500 = CheckResult(
     False, "Target.ResponseCodeMismatch", "Health checks failed with these codes: [500]"

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from helpers import images
+from localcloud import images as local_images
 
 URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/scd-dev-16-sagemaker-fn"
 DIGEST = "sha256:" + "ab" * 32
@@ -160,7 +161,7 @@ def test_build_and_push_needs_a_dockerfile(tmp_path):
 
 def test_local_image_paths_are_digest_named_and_checked(monkeypatch, tmp_path):
     monkeypatch.setenv("LOCALCLOUD_STATE_DIR", str(tmp_path))
-    assert images.local_image_dir(DIGEST) == tmp_path / "images" / ("ab" * 32)
-    assert images.load_local_image(DIGEST) is None
+    assert local_images.local_image_dir(DIGEST) == tmp_path / "images" / ("ab" * 32)
+    assert local_images.load_local_image(DIGEST) is None
     with pytest.raises(ValueError, match="not an image digest"):
-        images.local_image_dir("sha256:../../etc")
+        local_images.local_image_dir("sha256:../../etc")

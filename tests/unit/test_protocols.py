@@ -21,8 +21,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSResponse, create_request_object, prepare_request_dict
 from botocore.credentials import Credentials
 
-from helpers.localcloud import protocols
-from helpers.localcloud.protocols import AwsRequest, ServiceError
+from localcloud import protocols
+from localcloud.protocols import AwsRequest, ServiceError
 
 SESSION = botocore.session.get_session()
 CW_PROTOCOLS = ["smithy-rpc-v2-cbor", "json", "query"]

@@ -12,9 +12,9 @@ import pytest
 from pymysql.constants import FIELD_TYPE as T
 from pymysql.constants import FLAG
 
-from helpers.localcloud.protocols import ServiceError
-from helpers.localcloud.rds_data import results, sql, transactions
-from helpers.localcloud.rds_data.results import Column, ResultOptions
+from localcloud.protocols import ServiceError
+from localcloud.rds_data import results, sql, transactions
+from localcloud.rds_data.results import Column, ResultOptions
 
 UTF8MB4, BINARY = 45, 63
 

@@ -1,5 +1,0 @@
-"""Local Aurora: each cluster a private MariaDB server (being written)."""
-
-from .provider import RdsProvider
-
-__all__ = ["RdsProvider"]

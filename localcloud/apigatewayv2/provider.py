@@ -1,0 +1,327 @@
+"""The API Gateway v2 provider: every HTTP API gets a local listener that really serves it.
+
+moto stays the control plane (APIs, routes, integrations, stages). When CreateApi (or
+ImportApi) makes an HTTP API, this provider starts a listener for it on 127.0.0.1; its URL
+is in the local cloud's `endpoints` (what `lab.url_for(api)` returns). Requests are routed
+as on AWS: stage by the first path segment (else `$default`), then the most specific route
+(exact, then path variables, then `{proxy+}`, method before ANY, then the `$default` route);
+no stage or no route answers 404 `{"message":"Not Found"}`. AWS_PROXY integrations invoke
+the local Lambda with a payload 2.0 (or 1.0) event and map its result; HTTP_PROXY ones
+forward the request to their URL. Metrics go to AWS/ApiGateway (Count, 4xx, 5xx, Latency,
+IntegrationLatency by ApiId and by ApiId + Stage). Quick create (CreateApi with Target)
+makes the integration, route and `$default` stage as AWS does, and CreateDeployment /
+GetDeployment(s) / DeleteDeployment, which moto lacks, are answered here.
+
+Where the local cloud differs from AWS:
+- Each HTTP API listens on http://127.0.0.1:<port> (a free port chosen at CreateApi, new
+  after every restart of the local cloud), without TLS; the ApiEndpoint that the API
+  reports stays moto's `https://<id>.execute-api...` name, so use `lab.url_for(api)`.
+  X-Forwarded-Proto is `http` and X-Forwarded-Port the local port.
+- Authorizers, CORS configuration, throttling, parameter mapping, mutual TLS, custom
+  domains, access logs and DisableExecuteApiEndpoint are not applied; WEBSOCKET APIs are
+  left to moto and are not served.
+- Every stage serves the API's current routes at once: deployments and AutoDeploy are
+  recorded but there are no frozen snapshots of older deployments.
+- Trailing slashes count (`/items/` does not match `GET /items`); a route whose target is
+  not an integration answers 404, one whose integration is missing 500 [assumptions].
+- Integration timeouts and unreachable HTTP backends answer 503 `{"message":"Service
+  Unavailable"}` (seen in community reports, not documented), a throttled function 429
+  `{"message":"Too Many Requests"}` [unconfirmed]; function errors and malformed function
+  results 500 `{"message":"Internal Server Error"}`. MOCK and AWS service integrations
+  answer 500.
+- Payload 2.0: request bodies with a non-text Content-Type (or invalid UTF-8) are sent
+  base64-encoded; the `cookie` header is moved into `cookies`; no default Content-Type is
+  added to a function response that sets statusCode [assumptions].
+- HTTP_PROXY: the `$default` route appends the full request path (with a named stage's
+  prefix) to its URL; other routes use their URL with `{var}`/`{proxy+}` substituted. The
+  backend gets the client's headers without hop-by-hop ones, its own Host, X-Forwarded-For
+  / -Port / -Proto, X-Amzn-Trace-Id and `Forwarded: for=..;host=..;proto=http`.
+- No payload size limit (AWS: 10 MB) and no DataProcessed metric.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import logging
+import random
+import string
+import threading
+from typing import Any
+
+from ..lambda_.provider import LambdaProvider
+from ..protocols import ServiceError
+from ..registry import Provider, RequestContext
+from . import routing
+from .gateway import Gateway, MetricsQueue, Snapshot
+from .listener import Listener
+from .upstream import Forwarder
+
+log = logging.getLogger("localcloud.apigatewayv2")
+
+
+class _Api:
+    """A served HTTP API: where it lives and its listener."""
+
+    def __init__(self, api_id: str, region: str, account_id: str, listener: Listener) -> None:
+        self.api_id = api_id
+        self.region = region
+        self.account_id = account_id
+        self.listener = listener
+
+
+class ApiGatewayV2Provider(Provider):
+    """Local HTTP API data plane; the control plane is moto's."""
+
+    service = "apigatewayv2"
+
+    def __init__(self, cloud: Any) -> None:
+        super().__init__(cloud)
+        self._apis: dict[str, _Api] = {}
+        self._snapshots: dict[str, Snapshot] = {}
+        self._changes: dict[str, int] = {}  # per API, so a stale read is never cached
+        self._deployments: dict[str, dict[str, dict[str, Any]]] = {}
+        self._lock = threading.RLock()
+        self.forwarder = Forwarder()
+        self.metrics = MetricsQueue(lambda: self.cloud.metrics)
+
+    # --- APIs -------------------------------------------------------------------------
+
+    def CreateApi(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+        """moto creates the API; an HTTP API gets a local listener (and quick-create parts)."""
+        result = self._moto("CreateApi", params, context)
+        if result.get("ProtocolType") == "HTTP":
+            if params.get("Target"):
+                self._quick_create(result["ApiId"], params, context)
+            self._serve(result["ApiId"], context)
+        return result
+
+    def ImportApi(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+        """moto imports the OpenAPI definition; the HTTP API gets a local listener."""
+        result = self._moto("ImportApi", params, context)
+        if result.get("ProtocolType", "HTTP") == "HTTP":
+            self._serve(result["ApiId"], context)
+        return result
+
+    def ReimportApi(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+        """moto re-imports the definition; the listener serves the new routes."""
+        return self._changed("ReimportApi", params, context)
+
+    def UpdateApi(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+        """moto updates the API."""
+        return self._changed("UpdateApi", params, context)
+
+    def DeleteApi(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+        """moto deletes the API; its listener stops."""
+        result = self._moto("DeleteApi", params, context)
+        with self._lock:
+            api = self._apis.pop(params["ApiId"], None)
+            self._snapshots.pop(params["ApiId"], None)
+            self._changes.pop(params["ApiId"], None)
+            self._deployments.pop(params["ApiId"], None)
+        if api is not None:
+            api.listener.stop()
+        return result
+
+    # --- Configuration changes: moto stores them, the cached snapshot is dropped --------
+
+    def CreateRoute(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+        """moto creates the route; the listener serves it at once."""
+        return self._changed("CreateRoute", params, context)
+
+    def UpdateRoute(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+        """moto updates the route; the listener serves the change at once."""
+        return self._changed("UpdateRoute", params, context)
+
+    def DeleteRoute(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+        """moto deletes the route; the listener stops serving it."""
+        return self._changed("DeleteRoute", params, context)
+
+    def CreateIntegration(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+        """moto creates the integration (AWS_PROXY and HTTP_PROXY are run locally)."""
+        return self._changed("CreateIntegration", params, context)
+
+    def UpdateIntegration(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+        """moto updates the integration; the listener uses the change at once."""
+        return self._changed("UpdateIntegration", params, context)
+
+    def DeleteIntegration(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+        """moto deletes the integration."""
+        return self._changed("DeleteIntegration", params, context)
+
+    def CreateStage(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+        """moto creates the stage; it is served at once (with or without AutoDeploy)."""
+        return self._changed("CreateStage", params, context)
+
+    def UpdateStage(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+        """moto updates the stage (e.g. its stage variables)."""
+        return self._changed("UpdateStage", params, context)
+
+    def DeleteStage(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+        """moto deletes the stage; its requests fall to `$default` or 404."""
+        return self._changed("DeleteStage", params, context)
+
+    # --- Deployments (moto has no route for them) -------------------------------------
+
+    def CreateDeployment(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+        """Record a deployment (DEPLOYED at once); stages always serve the current routes."""
+        api_id = params["ApiId"]
+        self._moto("GetApi", {"ApiId": api_id}, context)  # NotFoundException if unknown
+        if params.get("StageName"):
+            self._moto("GetStage", {"ApiId": api_id, "StageName": params["StageName"]}, context)
+        deployment = {
+            "AutoDeployed": False,
+            "CreatedDate": dt.datetime.now(dt.UTC),
+            "DeploymentId": "".join(random.choices(string.ascii_lowercase + string.digits, k=6)),
+            "DeploymentStatus": "DEPLOYED",
+        }
+        if params.get("Description"):
+            deployment["Description"] = params["Description"]
+        with self._lock:
+            self._deployments.setdefault(api_id, {})[deployment["DeploymentId"]] = deployment
+        return copy.deepcopy(deployment)
+
+    def GetDeployments(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+        """The API's recorded deployments, oldest first (one page)."""
+        self._moto("GetApi", {"ApiId": params["ApiId"]}, context)
+        with self._lock:
+            items = list(self._deployments.get(params["ApiId"], {}).values())
+        return {"Items": copy.deepcopy(items)}
+
+    def GetDeployment(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+        """One recorded deployment (NotFoundException if unknown)."""
+        return copy.deepcopy(self._deployment(params))
+
+    def DeleteDeployment(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+        """Forget a recorded deployment (NotFoundException if unknown)."""
+        self._deployment(params)
+        with self._lock:
+            self._deployments[params["ApiId"]].pop(params["DeploymentId"], None)
+        return {}
+
+    # --- Hooks --------------------------------------------------------------------------
+
+    def endpoints(self) -> dict[str, Any]:
+        """`{"apis": {api id: base URL}}`; a named stage is `<base>/<stage>`."""
+        with self._lock:
+            return {"apis": {i: a.listener.url for i, a in self._apis.items()}}
+
+    def status(self) -> dict[str, Any]:
+        """Served HTTP APIs and their URLs."""
+        return {"http apis": len(self._apis), **self.endpoints()}
+
+    def reset(self) -> None:
+        """Stop every listener and forget cached configuration and deployments."""
+        with self._lock:
+            apis, self._apis = list(self._apis.values()), {}
+            self._snapshots.clear()
+            self._changes.clear()
+            self._deployments.clear()
+        # Stopped side by side: each stop waits for its server loop's next poll.
+        stoppers = [threading.Thread(target=api.listener.stop) for api in apis]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join()
+        self.metrics.clear()
+
+    def shutdown(self) -> None:
+        """Stop every listener and the metrics thread."""
+        self.reset()
+        self.metrics.close()
+
+    # --- Internals ----------------------------------------------------------------------
+
+    def _moto(self, operation: str, params: dict, context: RequestContext) -> dict:
+        """Let moto serve an API Gateway v2 operation."""
+        return self.cloud.moto.call("apigatewayv2", operation, params, context.region)
+
+    def _changed(self, operation: str, params: dict, context: RequestContext) -> dict:
+        """Let moto apply a configuration change, then drop the API's cached snapshot."""
+        try:
+            return self._moto(operation, params, context)
+        finally:
+            with self._lock:
+                api_id = params.get("ApiId", "")
+                self._snapshots.pop(api_id, None)
+                self._changes[api_id] = self._changes.get(api_id, 0) + 1
+
+    def _serve(self, api_id: str, context: RequestContext) -> None:
+        """Start the API's listener."""
+        gateway = Gateway(
+            api_id=api_id,
+            region=context.region,
+            account_id=context.account_id,
+            snapshot=lambda: self._snapshot(api_id),
+            lambda_provider=lambda: self.cloud.providers.get(LambdaProvider),
+            forwarder=self.forwarder,
+            metrics=self.metrics,
+        )
+        listener = Listener(api_id, gateway)
+        listener.start()
+        with self._lock:
+            self._apis[api_id] = _Api(api_id, context.region, context.account_id, listener)
+        log.info("HTTP API %s listening on %s", api_id, listener.url)
+
+    def _snapshot(self, api_id: str) -> Snapshot | None:
+        """The API's routes, integrations and stages (cached until a change); None if gone."""
+        with self._lock:
+            cached = self._snapshots.get(api_id)
+            api = self._apis.get(api_id)
+            generation = self._changes.get(api_id, 0)
+        if cached is not None or api is None:
+            return cached
+        context = RequestContext(region=api.region, account_id=api.account_id)
+        try:
+            routes = self._moto("GetRoutes", {"ApiId": api_id}, context).get("Items", [])
+            integrations = self._moto("GetIntegrations", {"ApiId": api_id}, context)
+            stages = self._moto("GetStages", {"ApiId": api_id}, context).get("Items", [])
+        except ServiceError:
+            return None
+        parsed = []
+        for route in routes:
+            try:
+                parsed.append(routing.parse_route_key(route["RouteKey"], route.get("Target")))
+            except ValueError:
+                log.warning("API %s: route key %r is not served", api_id, route["RouteKey"])
+        snapshot = Snapshot(
+            routes=parsed,
+            integrations={i["IntegrationId"]: i for i in integrations.get("Items", [])},
+            stages={s["StageName"]: dict(s.get("StageVariables") or {}) for s in stages},
+        )
+        with self._lock:  # a change made while reading leaves the cache empty
+            if api_id in self._apis and self._changes.get(api_id, 0) == generation:
+                self._snapshots[api_id] = snapshot
+        return snapshot
+
+    def _quick_create(self, api_id: str, params: dict, context: RequestContext) -> None:
+        """What AWS makes for CreateApi with Target: integration, route, `$default` stage."""
+        target = params["Target"]
+        integration: dict[str, Any] = {"ApiId": api_id, "IntegrationUri": target}
+        if target.startswith(("http://", "https://")):
+            integration.update(IntegrationType="HTTP_PROXY", IntegrationMethod="ANY")
+        else:
+            integration.update(IntegrationType="AWS_PROXY", PayloadFormatVersion="2.0")
+        created = self._moto("CreateIntegration", integration, context)
+        route_key = params.get("RouteKey") or routing.DEFAULT
+        target_ref = f"integrations/{created['IntegrationId']}"
+        self._moto(
+            "CreateRoute", {"ApiId": api_id, "RouteKey": route_key, "Target": target_ref}, context
+        )
+        self._moto(
+            "CreateStage",
+            {"ApiId": api_id, "StageName": routing.DEFAULT, "AutoDeploy": True},
+            context,
+        )
+
+    def _deployment(self, params: dict) -> dict[str, Any]:
+        """A recorded deployment, or NotFoundException."""
+        with self._lock:
+            found = self._deployments.get(params["ApiId"], {}).get(params["DeploymentId"])
+        if found is None:
+            raise ServiceError(
+                "NotFoundException",
+                f"Invalid Deployment identifier specified {params['DeploymentId']}",
+                404,
+            )
+        return found

@@ -1,0 +1,183 @@
+"""How one ECS container definition becomes a local process: image, command, environment.
+
+The container's `image` (an ECR URI with a tag or digest) is resolved through the local ECR
+to a digest and the digest to a process-runtime image built by `helpers.images`, exactly as
+Lambda image functions are. Docker's rules give the command line: a container `entryPoint`
+replaces the image's ENTRYPOINT (and drops its CMD), a container `command` replaces CMD.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..lambda_.functions import _image_digest
+from ..protocols import ServiceError
+
+DEFAULT_STOP_TIMEOUT_S = 30  # Fargate default when stopTimeout is not set (maximum 120 s)
+_PYTHON = re.compile(r"^(?:/usr(?:/local)?/bin/)?python(?:3(?:\.\d+)?)?$")
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class StartFailure(Exception):
+    """A task cannot start: stoppedReason text for the task (stopCode TaskFailedToStart)."""
+
+
+@dataclass
+class ContainerPlan:
+    """Everything needed to start one container's process."""
+
+    name: str
+    image: str
+    essential: bool
+    stop_timeout_s: float
+    port_mappings: list[dict[str, Any]]
+    log_options: dict[str, str] | None  # awslogs options, or None for no CloudWatch Logs
+    image_digest: str | None = None
+    argv: list[str] = field(default_factory=list)
+    cwd: str = "/"
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def plan_container(definition: dict[str, Any], override: dict[str, Any]) -> ContainerPlan:
+    """The static part of a plan (no image lookup yet) from a container definition."""
+    log_config = definition.get("logConfiguration") or {}
+    log_options = None
+    if log_config.get("logDriver") == "awslogs":
+        log_options = dict(log_config.get("options") or {})
+    return ContainerPlan(
+        name=definition["name"],
+        image=definition.get("image", ""),
+        essential=definition.get("essential", True) is not False,
+        stop_timeout_s=float(definition.get("stopTimeout") or DEFAULT_STOP_TIMEOUT_S),
+        port_mappings=list(definition.get("portMappings") or []),
+        log_options=log_options,
+    )
+
+
+def resolve_container(
+    cloud: Any,
+    plan: ContainerPlan,
+    definition: dict[str, Any],
+    override: dict[str, Any],
+    region: str,
+    account_id: str,
+) -> None:
+    """Fill in the plan's image, command, cwd and environment; StartFailure if impossible."""
+    from ..images import load_local_image
+
+    digest = _image_digest(region, account_id, plan.image)
+    image = load_local_image(digest) if digest else None
+    if image is None:
+        raise StartFailure(
+            f"CannotPullContainerError: pull image manifest has been retried 1 time(s): "
+            f"failed to resolve ref {plan.image}: {plan.image}: not found "
+            "(the local cloud runs only images built and pushed with helpers.images.build_and_push)"
+        )
+    plan.image_digest = digest
+    rootfs = Path(image["rootfs"])
+    entrypoint = definition.get("entryPoint")
+    command = override.get("command") or definition.get("command")
+    if entrypoint:
+        argv = list(entrypoint) + list(command or [])
+    else:
+        argv = list(image.get("entrypoint") or []) + list(command or image.get("cmd") or [])
+    if not argv:
+        raise StartFailure(
+            f"CannotStartContainerError: Error response from daemon: no command specified "
+            f"for container {plan.name}"
+        )
+    plan.argv = [_executable(argv[0], image, rootfs), *argv[1:]]
+    workdir = definition.get("workingDirectory") or image.get("workdir") or "/"
+    plan.cwd = str(rootfs / workdir.lstrip("/"))
+    environment = {**dict(image.get("env") or {})}
+    for source in (definition.get("environment"), override.get("environment")):
+        for item in source or []:
+            environment[item["name"]] = item.get("value", "")
+    for secret in definition.get("secrets") or []:
+        environment[secret["name"]] = _secret_value(cloud, secret["valueFrom"], region)
+    venv_bin = str(Path(image["python"]).parent)
+    host_path = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")
+    environment.update(
+        {
+            "AWS_ENDPOINT_URL": cloud.endpoint_url,
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            # The task role's credentials on AWS; the local cloud accepts any.
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_SESSION_TOKEN": "test",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE",
+            "PATH": f"{venv_bin}:{host_path}",
+            "PYTHONUNBUFFERED": environment.get("PYTHONUNBUFFERED", "1"),
+        }
+    )
+    plan.env = environment
+
+
+def _executable(program: str, image: dict[str, Any], rootfs: Path) -> str:
+    """The image's venv Python for python-ish programs; image paths inside the rootfs."""
+    if _PYTHON.match(program):
+        return str(image["python"])
+    if program.startswith("/") and (rootfs / program.lstrip("/")).exists():
+        return str(rootfs / program.lstrip("/"))
+    return program
+
+
+def _secret_value(cloud: Any, value_from: str, region: str) -> str:
+    """A `secrets` entry: Secrets Manager ARN (optionally :jsonKey:stage:version) or SSM."""
+    parts = value_from.split(":")
+    try:
+        if len(parts) >= 7 and parts[2] == "secretsmanager":
+            secret_id = ":".join(parts[:7])
+            json_key = parts[7] if len(parts) > 7 else ""
+            params: dict[str, Any] = {"SecretId": secret_id}
+            if len(parts) > 8 and parts[8]:
+                params["VersionStage"] = parts[8]
+            if len(parts) > 9 and parts[9]:
+                params["VersionId"] = parts[9]
+            secret_region = parts[3] or region
+            value = cloud.moto.call("secretsmanager", "GetSecretValue", params, secret_region).get(
+                "SecretString", ""
+            )
+            if json_key:
+                found = json.loads(value).get(json_key)
+                if found is None:
+                    raise StartFailure(
+                        f"ResourceInitializationError: unable to pull secrets or registry auth: "
+                        f"retrieved secret from Secrets Manager did not contain json key {json_key}"
+                    )
+                return found if isinstance(found, str) else json.dumps(found)
+            return value
+        name = (
+            value_from.split(":parameter", 1)[-1] if value_from.startswith("arn:") else value_from
+        )
+        ssm_region = parts[3] if value_from.startswith("arn:") and len(parts) > 3 else region
+        result = cloud.moto.call(
+            "ssm", "GetParameter", {"Name": name, "WithDecryption": True}, ssm_region
+        )
+        return result["Parameter"]["Value"]
+    except ServiceError as error:
+        raise StartFailure(
+            "ResourceInitializationError: unable to pull secrets or registry auth: execution "
+            f"resource retrieval failed: unable to retrieve secret from asm: service call has "
+            f"been retried 1 time(s): {error.code}: {error.message} ({value_from})"
+        ) from error
+    except ValueError as error:
+        raise StartFailure(
+            f"ResourceInitializationError: unable to pull secrets or registry auth: "
+            f"secret {value_from} is not JSON, so a json key cannot be read from it"
+        ) from error

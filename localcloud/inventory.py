@@ -1,0 +1,72 @@
+"""What exists in the local cloud, from its own state: every tagged resource and its tags.
+
+`python -m localcloud status` lists these, so that a student sees what a run left behind
+without the course's code: the course tags everything it creates. The list comes from the
+Resource Groups Tagging API (`GetResources`) that moto answers across its services, plus IAM
+roles, which that API does not cover.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .config import DEFAULT_REGION
+from .motogateway import MotoGateway
+from .protocols import ServiceError
+
+
+def tagged_resources(moto: MotoGateway) -> list[dict[str, str]]:
+    """One row per tagged resource: its kind, name and tags, sorted."""
+    rows = []
+    for region in sorted({DEFAULT_REGION, os.environ.get("AWS_DEFAULT_REGION", DEFAULT_REGION)}):
+        rows += _tagged_in_region(moto, region)
+    return sorted(rows, key=lambda row: (row["kind"], row["name"]))
+
+
+def _tagged_in_region(moto: MotoGateway, region: str) -> list[dict[str, str]]:
+    """Resources that GetResources finds in one region, and the account's tagged IAM roles."""
+    rows: list[dict[str, str]] = []
+    token = ""
+    while True:
+        params: dict[str, Any] = {"PaginationToken": token} if token else {}
+        page = moto.call("resourcegroupstaggingapi", "GetResources", params, region)
+        for item in page.get("ResourceTagMappingList", []):
+            tags = {tag["Key"]: tag["Value"] for tag in item.get("Tags", [])}
+            rows.append(_row(item["ResourceARN"], tags))
+        token = page.get("PaginationToken", "")
+        if not token:
+            break
+    if region == DEFAULT_REGION:  # IAM is global: list it once
+        rows += _tagged_roles(moto, region)
+    return rows
+
+
+def _tagged_roles(moto: MotoGateway, region: str) -> list[dict[str, str]]:
+    """IAM roles that carry tags (AWS's managed service roles carry none)."""
+    rows = []
+    for role in moto.call("iam", "ListRoles", {}, region).get("Roles", []):
+        try:
+            tags = moto.call("iam", "ListRoleTags", {"RoleName": role["RoleName"]}, region)
+        except ServiceError:
+            continue
+        found = {tag["Key"]: tag["Value"] for tag in tags.get("Tags", [])}
+        if found:
+            rows.append(_row(role["Arn"], found))
+    return rows
+
+
+def _row(arn: str, tags: dict[str, str]) -> dict[str, str]:
+    """A status row: `service:type` and the name or id from the ARN, then the tags."""
+    parts = arn.split(":", 5)
+    service, resource = parts[2], parts[5] if len(parts) > 5 else arn
+    kind, _, name = (
+        resource.replace("/", ":", 1).partition(":")
+        if (":" in resource or "/" in resource)
+        else ("", "", resource)
+    )
+    return {
+        "kind": f"{service}:{kind}" if kind else service,
+        "name": name or resource,
+        "tags": ", ".join(f"{key}={value}" for key, value in sorted(tags.items())),
+    }

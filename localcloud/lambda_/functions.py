@@ -1,0 +1,249 @@
+"""What a local worker needs to run a function, read from moto's Lambda and ECR backends.
+
+moto keeps each function's configuration (created through the ordinary Lambda API); this
+module turns it into a `FunctionSpec`: the command line, working directory and environment
+of the worker process, plus a fingerprint that changes whenever code or configuration
+changes, so that the pool starts fresh workers after an update as Lambda does.
+
+- Zip functions: the zip is extracted once per CodeSha256 under the state directory and
+  runs on the local cloud's own Python interpreter (whatever the function's Runtime says).
+- Image functions: the ImageUri is resolved through the local ECR to a digest, and the
+  digest to a process-runtime image built by `helpers.images` (its files, Python
+  environment, ENV, ENTRYPOINT and CMD). ImageConfig overrides are honoured. Only images
+  whose entrypoint starts the Python runtime interface client are runnable: AWS base images
+  (`/lambda-entrypoint.sh`) and `python -m awslambdaric` entrypoints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import zipfile
+from dataclasses import dataclass, field
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+from ..motogateway.app import MOTO_LOCK
+from ..protocols import ServiceError
+
+DEFAULT_MAX_RETRY_ATTEMPTS = 2  # Event invokes: two more tries after a function error
+DEFAULT_MAX_EVENT_AGE_S = 6 * 3600
+_IMAGE_URI = re.compile(
+    r"^(?P<registry>[^/]+)/(?P<repository>[^:@]+)(?::(?P<tag>[^@]+))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
+)
+_extract_lock = threading.Lock()
+_specs: dict[tuple[str, str, str, str | None], FunctionSpec] = {}  # by function, while unchanged
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One function version as the worker pool needs it."""
+
+    name: str
+    arn: str
+    version: str
+    memory_mb: int
+    timeout_s: int
+    runtime_label: str  # for AWS_EXECUTION_ENV, e.g. "python3.12"
+    handler: str
+    command: list[str]
+    cwd: str
+    task_root: str
+    environment: dict[str, str]  # image ENV plus the function's variables
+    reserved_concurrency: int | None
+    max_retry_attempts: int
+    max_event_age_s: int
+    fingerprint: str = field(compare=False)
+
+
+def function_not_found(
+    region: str, account_id: str, name: str, qualifier: str | None
+) -> ServiceError:
+    """The 404 Lambda answers for an unknown function (with the qualifier it assumed)."""
+    arn = f"arn:aws:lambda:{region}:{account_id}:function:{name}:{qualifier or '$LATEST'}"
+    return ServiceError("ResourceNotFoundException", f"Function not found: {arn}", 404)
+
+
+def resolve(
+    state_dir: Path, region: str, account_id: str, name: str, qualifier: str | None
+) -> FunctionSpec:
+    """The spec of a function from moto's backends; ServiceError if it cannot run."""
+    from moto.awslambda.utils import get_backend
+
+    short = name.split(":function:")[-1].split(":")[0]
+    with MOTO_LOCK:
+        try:
+            function = get_backend(account_id, region).get_function(name, qualifier)
+        except Exception as error:  # moto raises its own UnknownFunctionException
+            if "not found" in str(error).lower() or type(error).__name__.startswith("Unknown"):
+                raise function_not_found(region, account_id, short, qualifier) from error
+            raise
+        configuration = function.get_configuration()
+        code_bytes = getattr(function, "code_bytes", b"")
+        image_uri = function.code.get("ImageUri") if isinstance(function.code, dict) else None
+        image_config = function.image_config
+        invoke_config = function.event_invoke_config[0] if function.event_invoke_config else None
+    fingerprint = hashlib.sha256(
+        json.dumps(configuration, sort_keys=True, default=str).encode()
+    ).hexdigest()
+    key = (region, account_id, name, qualifier)
+    cached = _specs.get(key)
+    if cached is not None and cached.fingerprint == fingerprint:
+        return cached
+    _specs[key] = spec = _build_spec(
+        state_dir,
+        region,
+        account_id,
+        configuration,
+        code_bytes,
+        image_uri,
+        image_config,
+        invoke_config,
+        function,
+        fingerprint,
+    )
+    return spec
+
+
+def _build_spec(
+    state_dir: Path,
+    region: str,
+    account_id: str,
+    configuration: dict[str, Any],
+    code_bytes: bytes,
+    image_uri: str | None,
+    image_config: Any,
+    invoke_config: Any,
+    function: Any,
+    fingerprint: str,
+) -> FunctionSpec:
+    """Work out command, directories and environment for a function configuration."""
+    environment = dict(configuration.get("Environment", {}).get("Variables", {}))
+    handler = configuration.get("Handler") or ""
+    if image_uri:
+        command, cwd, task_root, image_env, handler = _image_command(
+            region, account_id, image_uri, image_config
+        )
+        environment = {**image_env, **environment}
+    else:
+        task_root = str(_extracted_zip(state_dir, configuration["CodeSha256"], code_bytes))
+        command, cwd = [sys.executable, "-m", "awslambdaric", handler], task_root
+    retries, max_age = DEFAULT_MAX_RETRY_ATTEMPTS, DEFAULT_MAX_EVENT_AGE_S
+    if invoke_config is not None:
+        settings = invoke_config.response() if hasattr(invoke_config, "response") else {}
+        retries = settings.get("MaximumRetryAttempts", retries)
+        max_age = settings.get("MaximumEventAgeInSeconds", max_age)
+    return FunctionSpec(
+        name=configuration["FunctionName"],
+        arn=configuration["FunctionArn"],
+        version=configuration.get("Version", "$LATEST"),
+        memory_mb=int(configuration.get("MemorySize", 128)),
+        timeout_s=int(configuration.get("Timeout", 3)),
+        runtime_label=configuration.get("Runtime") or "python3.12",
+        handler=handler,
+        command=command,
+        cwd=cwd,
+        task_root=task_root,
+        environment=environment,
+        reserved_concurrency=_reserved(configuration, function),
+        max_retry_attempts=int(retries),
+        max_event_age_s=int(max_age),
+        fingerprint=fingerprint,
+    )
+
+
+def _reserved(configuration: dict[str, Any], function: Any) -> int | None:
+    """Reserved concurrency, if the function has any (0 means: always throttle)."""
+    value = getattr(function, "reserved_concurrency", None)
+    return None if value is None else int(value)
+
+
+def _extracted_zip(state_dir: Path, code_sha: str, code_bytes: bytes) -> Path:
+    """The zip's contents on disk, extracted once per CodeSha256."""
+    digest = hashlib.sha256(code_sha.encode()).hexdigest()[:32]
+    target = state_dir / "lambda" / "code" / digest
+    with _extract_lock:
+        if not target.is_dir():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            scratch = Path(tempfile.mkdtemp(dir=target.parent))
+            with zipfile.ZipFile(BytesIO(code_bytes)) as archive:
+                archive.extractall(scratch)
+            scratch.replace(target)
+    return target
+
+
+def _image_command(
+    region: str, account_id: str, image_uri: str, image_config: Any
+) -> tuple[list[str], str, str, dict[str, str], str]:
+    """Command, working directory, task root, environment and handler of an image function."""
+    from ..images import load_local_image
+
+    digest = _image_digest(region, account_id, image_uri)
+    image = load_local_image(digest) if digest else None
+    if image is None:
+        raise ServiceError(
+            "ResourceConflictException",
+            f"The image {image_uri} is not in the local cloud's image store: build and push it "
+            "with helpers.images.build_and_push on the local backend first.",
+            409,
+        )
+    entrypoint = list(image_config.entry_point or image["entrypoint"] or [])
+    command = list(image_config.cmd or image["cmd"] or [])
+    rootfs = Path(image["rootfs"])
+    workdir = image_config.working_directory or image.get("workdir") or "/"
+    env = dict(image.get("env", {}))
+    task_root_image_path = env.get("LAMBDA_TASK_ROOT", workdir)
+    task_root = str(rootfs / task_root_image_path.lstrip("/"))
+    env["LAMBDA_TASK_ROOT"] = task_root
+    handler = _handler_from(entrypoint, command, image_uri)
+    argv = [image["python"], "-m", "awslambdaric", handler]
+    return argv, str(rootfs / workdir.lstrip("/")), task_root, env, handler
+
+
+def _handler_from(entrypoint: list[str], command: list[str], image_uri: str) -> str:
+    """The handler an image starts: CMD after a Lambda base or awslambdaric entrypoint."""
+    starts_ric = entrypoint == ["/lambda-entrypoint.sh"] or (
+        len(entrypoint) >= 3 and entrypoint[-2:] == ["-m", "awslambdaric"]
+    )
+    if not starts_ric or len(command) != 1:
+        raise ServiceError(
+            "InvalidParameterValueException",
+            f"The local process runtime can run {image_uri} only if its ENTRYPOINT starts the "
+            "Python runtime interface client (an AWS Lambda base image, or "
+            '["python", "-m", "awslambdaric"]) and CMD is the handler, e.g. ["app.handler"]; '
+            f"got ENTRYPOINT {entrypoint} CMD {command}.",
+            400,
+        )
+    return command[0]
+
+
+def _image_digest(region: str, account_id: str, image_uri: str) -> str | None:
+    """The digest an ImageUri refers to, looked up in the local ECR when it names a tag."""
+    match = _IMAGE_URI.match(image_uri)
+    if match is None:
+        return None
+    if match["digest"]:
+        return match["digest"]
+    from moto.ecr.models import ecr_backends
+
+    tag = match["tag"] or "latest"
+    with MOTO_LOCK:
+        repository = ecr_backends[account_id][region].repositories.get(match["repository"])
+        if repository is None:
+            return None
+        for image in repository.images:
+            if tag in (getattr(image, "image_tags", None) or [image.image_tag]):
+                return image.get_image_digest()
+    return None
+
+
+def remove_extracted_code(state_dir: Path) -> None:
+    """Delete every extracted zip and forget cached specs (the local cloud's reset)."""
+    _specs.clear()
+    shutil.rmtree(state_dir / "lambda" / "code", ignore_errors=True)

@@ -1,0 +1,75 @@
+"""`MotoGateway`: moto's WSGI app, its lock, in-process calls and locked backend access."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from . import app as moto_app
+from .app import MOTO_LOCK, WsgiApp
+from .logs import LogsWriter
+
+
+def _backend(service: str, account: str, region: str) -> Any:
+    """moto's backend of a service for one account and region (imported on first use)."""
+    if service == "ecs":
+        from moto.ecs.models import ecs_backends
+
+        return ecs_backends[account][region]
+    if service == "ecr":
+        from moto.ecr.models import ecr_backends
+
+        return ecr_backends[account][region]
+    if service == "logs":
+        from moto.logs.models import logs_backends
+
+        return logs_backends[account][region]
+    if service == "lambda":  # the no-Docker backend that app.py configures
+        from moto.awslambda.utils import get_backend
+
+        return get_backend(account, region)
+    raise KeyError(f"no moto backend access for {service!r}: add it to motogateway.gateway")
+
+
+class MotoGateway:
+    """moto in the daemon's process, reached only through this object."""
+
+    def __init__(self) -> None:
+        self.app: WsgiApp = moto_app.create_moto_app()
+        self.logs = LogsWriter(self.backend)
+
+    def call(
+        self, service: str, operation: str, params: dict[str, Any], region: str
+    ) -> dict[str, Any]:
+        """Run one moto operation in-process, as boto3 would; errors raise ServiceError."""
+        return moto_app.call(self.app, service, operation, params, region)
+
+    def serve(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """Let moto answer a raw HTTP request (the edge's fall-through)."""
+        with MOTO_LOCK:
+            # Consume moto's response inside the lock: its body may be generated lazily.
+            return [b"".join(self.app(environ, start_response))]
+
+    @contextlib.contextmanager
+    def backend(self, service: str, account: str, region: str) -> Iterator[Any]:
+        """One service's moto backend, held under the moto lock for the `with` block."""
+        with MOTO_LOCK:
+            yield _backend(service, account, region)
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """The moto lock alone, for reads that span several backends."""
+        with MOTO_LOCK:
+            yield
+
+    def reset(self) -> None:
+        """Wipe moto's state, then re-apply the course's start-up settings."""
+        moto_app.reset(self.app)
+
+    @staticmethod
+    def request_handler() -> type:
+        """The werkzeug request handler moto's own server uses (chunked bodies, keep-alive)."""
+        from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+        return MotoRequestHandler

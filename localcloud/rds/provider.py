@@ -1,0 +1,393 @@
+"""The RDS provider: each Aurora MySQL cluster gets a private MariaDB server; moto keeps the rest.
+
+moto stores clusters, instances, subnet groups, tags and the managed master secret. This
+provider lets moto do that bookkeeping (`cloud.call_moto`) and corrects what it gets wrong: it
+starts a real database per Aurora MySQL cluster, puts a strong random password into the managed
+secret (moto writes a fixed one), answers with the local address and port, serves the Data API
+switch (EnableHttpEndpoint / DisableHttpEndpoint, HTTP 500 in moto) and the engine version
+catalogue (DescribeDBEngineVersions, not implemented by moto). The Data API provider and the
+ACU model read the clusters through `cluster_database()` and `clusters()`.
+
+AWS semantics kept:
+- CreateDBCluster (aurora-mysql) takes either MasterUserPassword (8 to 41 printable ASCII,
+  not / " @ or space) or ManageMasterUserPassword; with the latter RDS generates the password
+  and keeps {"username", "password"} in an `rds!cluster-...` secret that is deleted with the
+  cluster. DatabaseName creates that database; without it there is none.
+- EnableHttpEndpoint at creation turns the Data API on, for Serverless v2 and provisioned
+  clusters too (Aurora User Guide, "Enabling RDS Data API when you create a database").
+  Afterwards only the EnableHttpEndpoint / DisableHttpEndpoint operations change it: the
+  EnableHttpEndpoint parameter of ModifyDBCluster applies to Serverless v1 only and is ignored
+  for these clusters (ModifyDBCluster API reference). An unknown ARN is ResourceNotFoundFault
+  (404), the error the EnableHttpEndpoint API reference lists.
+- ModifyDBCluster: MasterUserPassword is applied at once and refused while the password is
+  managed (unless ManageMasterUserPassword=false comes with it, which deletes the secret);
+  ManageMasterUserPassword=true generates a new password into a new secret;
+  RotateMasterUserPassword (with ApplyImmediately) puts a new password into the secret and
+  keeps the old one as AWSPREVIOUS. ServerlessV2ScalingConfiguration changes are kept.
+- DeleteDBCluster refuses while instances exist (InvalidDBClusterStateFault, from moto);
+  afterwards the data is gone, and so are the automated backups unless
+  DeleteAutomatedBackups is false (moto keeps them: re-creating the cluster within the same
+  minute would then fail).
+
+Where the local cloud differs from AWS:
+- Creation is instant: CreateDBCluster returns once the server answers (about a second) and
+  the cluster is `available` on the first describe; waiters pass at once.
+- One MariaDB 10.11 server stands in for Aurora MySQL 3 (MySQL 8.0) whatever the EngineVersion.
+  SQL differences the course may meet: no `->` / `->>` JSON operators (use JSON_EXTRACT /
+  JSON_UNQUOTE), `JSON` is `LONGTEXT` with a validity check, no LATERAL derived tables, the
+  default collation is utf8mb4_general_ci (not utf8mb4_0900_ai_ci), no caching_sha2_password
+  users, and none of Aurora's own procedures and functions (mysql.rds_*, lambda_sync).
+- Endpoint, ReaderEndpoint and every instance's Endpoint.Address are 127.0.0.1 with the
+  server's port: the reader endpoint is the writer, and all instances of a cluster share one
+  server (no replicas, no failover). A cluster accepts connections even before it has an
+  instance.
+- No VPC, subnet group, security group or IAM database authentication is enforced; the
+  server listens on loopback only and speaks plain TCP (no TLS).
+- The managed secret is written through Secrets Manager's API, so the fixed password moto first
+  put there stays as an unlabelled old version; it is not rotated every 7 days.
+- Only provisioned-mode (Serverless v2 / provisioned) aurora-mysql clusters get a server. Other
+  engines, Serverless v1, global-database and read-replica clusters are moto's records only
+  (PostgreSQL instances arrive with pattern 24); EnableHttpEndpoint merely records the flag.
+- Snapshots, backups, Stop/Start, failover and parameter groups are moto's records only: no
+  data is saved or restored.
+- DescribeDBEngineVersions knows Aurora MySQL 3 (3.04 to 3.10) only; DefaultOnly returns the
+  newest, and Filters are ignored.
+- MasterUsername and password rules are checked; the error messages are AWS's where known.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import uuid
+from typing import Any
+
+from ..engines import EngineError
+from ..protocols import ServiceError
+from ..registry import Provider, RequestContext
+from . import engine_versions
+from .capacity import CapacityMonitor
+from .passwords import check_password, generate_password, password_change, write_secret
+from .state import (
+    ClusterDatabase,
+    ClusterRecord,
+    check_names,
+    combination,
+    engine_owner,
+    gets_server,
+    invalid,
+)
+
+log = logging.getLogger("localcloud.rds")
+
+
+class RdsProvider(Provider):
+    """Aurora MySQL clusters on private MariaDB servers; every other RDS call goes to moto."""
+
+    service = "rds"
+
+    def __init__(self, cloud: Any) -> None:
+        super().__init__(cloud)
+        self._lock = threading.RLock()
+        self._clusters: dict[str, ClusterRecord] = {}  # by cluster ARN
+        self._other_http: dict[str, bool] = {}  # HttpEndpointEnabled of clusters without a server
+        self._capacity: CapacityMonitor | None = None
+        self._capacity_lock = threading.Lock()
+        self._closed = False
+
+    # ----- what other providers use ---------------------------------------------------
+
+    @property
+    def capacity(self) -> CapacityMonitor | None:
+        """The ACU model, started on first use (the CloudWatch provider exists by then)."""
+        with self._capacity_lock:
+            if self._capacity is None and not self._closed:
+                store = self.cloud.metrics
+                self._capacity = CapacityMonitor(store=store, clusters=self.clusters)
+                self._capacity.start()
+            return self._capacity
+
+    def cluster_database(self, region: str, account_id: str, cluster: str) -> ClusterDatabase:
+        """A running cluster by ARN or identifier; KeyError if unknown or still starting."""
+        with self._lock:
+            record = self._find(region, account_id, cluster)
+            if record is None or record.port is None:
+                raise KeyError(cluster)
+            self._refresh_engine(record)
+            return record.snapshot()
+
+    def clusters(self) -> list[ClusterDatabase]:
+        """Every cluster whose server has started (for the capacity monitor)."""
+        with self._lock:
+            live = [r for r in self._clusters.values() if r.port is not None]
+            for record in live:
+                self._refresh_engine(record)
+            return [r.snapshot() for r in live]
+
+    # ----- clusters ---------------------------------------------------------------------
+
+    def CreateDBCluster(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:  # noqa: N802
+        """Aurora MySQL: moto's cluster plus a private MariaDB server at 127.0.0.1."""
+        if not gets_server(params):
+            return self._moto("CreateDBCluster", params, context)
+        username, given = params.get("MasterUsername"), params.get("MasterUserPassword")
+        if not username:
+            raise invalid("The parameter MasterUsername must be provided and must not be blank.")
+        check_names(username, params.get("DatabaseName"))
+        if params.get("ManageMasterUserPassword"):
+            if given is not None:
+                raise combination(
+                    "You can't specify MasterUserPassword when ManageMasterUserPassword is on."
+                )
+        else:
+            check_password(given or "")
+        cluster = self._moto("CreateDBCluster", params, context)["DBCluster"]
+        identifier = cluster["DBClusterIdentifier"]
+        record = ClusterRecord(
+            identifier=identifier,
+            arn=cluster["DBClusterArn"],
+            region=context.region,
+            account_id=context.account_id,
+            owner=engine_owner(context.account_id, context.region, identifier),
+            master_username=username,
+            password=given or generate_password(),
+            database=params.get("DatabaseName"),
+            secret_arn=(cluster.get("MasterUserSecret") or {}).get("SecretArn"),
+            http_endpoint_enabled=bool(params.get("EnableHttpEndpoint")),
+        )
+        with self._lock:
+            if any(r.owner == record.owner for r in self._clusters.values()):
+                record.owner += f"#{uuid.uuid4().hex[:8]}"  # a renamed cluster had this name
+            self._clusters[record.arn] = record
+        try:
+            if record.secret_arn:
+                write_secret(self.cloud, record, fresh=True)
+            self.cloud.engines.remove(record.owner)  # data left by an earlier daemon's cluster
+            endpoint = self.cloud.engines.mysql(
+                record.owner, user=username, password=record.password, database=record.database
+            )
+        except Exception as error:
+            log.exception("cluster %s: the local server did not start", identifier)
+            self._abandon(record, context)
+            raise ServiceError(
+                "InternalFailure",
+                f"The local MariaDB server for cluster {identifier} did not start: {error}",
+                500,
+                sender_fault=False,
+            ) from None
+        with self._lock:
+            record.port, record.engine_pid = endpoint.port, endpoint.pid
+        _ = self.capacity  # the ACU model starts with the first cluster
+        return {"DBCluster": self._patch_cluster(cluster)}
+
+    def DescribeDBClusters(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:  # noqa: N802
+        """moto's clusters, with the local endpoints, ports and Data API flags."""
+        result = self._moto("DescribeDBClusters", params, context)
+        for cluster in result.get("DBClusters", []):
+            self._patch_cluster(cluster)
+        return result
+
+    def ModifyDBCluster(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:  # noqa: N802
+        """Password, secret, scaling and name changes also reach the cluster's server."""
+        with self._lock:
+            record = self._find(context.region, context.account_id, params["DBClusterIdentifier"])
+        if record is None:
+            return self._moto("ModifyDBCluster", params, context)
+        forwarded, password, manage = password_change(record, params)
+        cluster = self._moto("ModifyDBCluster", forwarded, context)["DBCluster"]
+        with self._lock:
+            self._clusters.pop(record.arn, None)
+            record.identifier, record.arn = cluster["DBClusterIdentifier"], cluster["DBClusterArn"]
+            self._clusters[record.arn] = record
+            if manage is not None:
+                record.secret_arn = (cluster.get("MasterUserSecret") or {}).get("SecretArn")
+        if password is not None:
+            self._set_engine_password(record, password)
+            with self._lock:
+                record.password = password
+            if record.secret_arn:
+                write_secret(self.cloud, record, fresh=manage is True)
+        return {"DBCluster": self._patch_cluster(cluster)}
+
+    def DeleteDBCluster(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:  # noqa: N802
+        """moto deletes (or refuses while instances exist); then the server and its data go."""
+        with self._lock:
+            record = self._find(context.region, context.account_id, params["DBClusterIdentifier"])
+        result = self._moto("DeleteDBCluster", params, context)
+        if params.get("DeleteAutomatedBackups", True):
+            self._drop_automated_snapshots(result["DBCluster"]["DBClusterIdentifier"], context)
+        self._patch_cluster(result["DBCluster"])
+        with self._lock:
+            self._other_http.pop(result["DBCluster"].get("DBClusterArn", ""), None)
+            if record is not None:
+                self._clusters.pop(record.arn, None)
+        if record is not None:
+            self.cloud.engines.remove(record.owner)
+            if self._capacity is not None:
+                self._capacity.forget(record.identifier)
+        return result
+
+    def EnableHttpEndpoint(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:  # noqa: N802
+        """Turn the Data API on for a cluster (Serverless v2 and provisioned)."""
+        return self._set_http_endpoint(params["ResourceArn"], True, context)
+
+    def DisableHttpEndpoint(
+        self, params: dict[str, Any], context: RequestContext
+    ) -> dict[str, Any]:  # noqa: N802
+        """Turn the Data API off for a cluster (Serverless v2 and provisioned)."""
+        return self._set_http_endpoint(params["ResourceArn"], False, context)
+
+    def DescribeDBEngineVersions(
+        self, params: dict[str, Any], context: RequestContext
+    ) -> dict[str, Any]:  # noqa: N802
+        """Aurora MySQL 3 versions with their Serverless v2 capacity limits."""
+        return engine_versions.describe(params)
+
+    # ----- instances --------------------------------------------------------------------
+
+    def CreateDBInstance(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:  # noqa: N802
+        """moto's instance; in a local cluster it is reached at the cluster's server."""
+        result = self._moto("CreateDBInstance", params, context)
+        self._patch_instance(result["DBInstance"], context)
+        return result
+
+    def DescribeDBInstances(
+        self, params: dict[str, Any], context: RequestContext
+    ) -> dict[str, Any]:  # noqa: N802
+        """moto's instances, with local endpoints for the instances of local clusters."""
+        result = self._moto("DescribeDBInstances", params, context)
+        for instance in result.get("DBInstances", []):
+            self._patch_instance(instance, context)
+        return result
+
+    def DeleteDBInstance(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:  # noqa: N802
+        """moto deletes the instance; its cluster forgets it."""
+        result = self._moto("DeleteDBInstance", params, context)
+        instance = result["DBInstance"]
+        self._patch_instance(instance, context)
+        with self._lock:
+            cluster = instance.get("DBClusterIdentifier") or ""
+            record = self._find(context.region, context.account_id, cluster)
+            if record is not None and instance["DBInstanceIdentifier"] in record.instance_ids:
+                record.instance_ids.remove(instance["DBInstanceIdentifier"])
+        return result
+
+    # ----- the local cloud's lifecycle --------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget every cluster (the local cloud wipes the engines itself)."""
+        with self._lock:
+            identifiers = [r.identifier for r in self._clusters.values()]
+            self._clusters.clear()
+            self._other_http.clear()
+        if self._capacity is not None:
+            for identifier in identifiers:
+                self._capacity.forget(identifier)
+
+    def shutdown(self) -> None:
+        """Stop the ACU model."""
+        with self._capacity_lock:
+            self._closed = True
+            monitor, self._capacity = self._capacity, None
+        if monitor is not None:
+            monitor.stop()
+
+    def status(self) -> dict[str, Any]:
+        """How many local clusters exist."""
+        with self._lock:
+            return {"clusters": len(self._clusters)}
+
+    # ----- helpers ----------------------------------------------------------------------
+
+    def _moto(self, operation: str, params: dict[str, Any], context: RequestContext) -> Any:
+        return self.cloud.moto.call("rds", operation, params, context.region)
+
+    def _find(self, region: str, account_id: str, cluster: str) -> ClusterRecord | None:
+        """A cluster by ARN, or by identifier (stored lowercase, as RDS does)."""
+        if cluster.startswith("arn:"):
+            return self._clusters.get(cluster)
+        found = (r for r in self._clusters.values() if r.named(region, account_id, cluster))
+        return next(found, None)
+
+    def _refresh_engine(self, record: ClusterRecord) -> None:
+        """Port and pid from the engine manager (the server may have been restarted)."""
+        if record.port is not None and (endpoint := self.cloud.engines.get(record.owner)):
+            record.port, record.engine_pid = endpoint.port, endpoint.pid
+
+    def _patch_cluster(self, cluster: dict[str, Any]) -> dict[str, Any]:
+        """Put the local endpoint, port and Data API flag into moto's cluster description."""
+        arn = cluster.get("DBClusterArn", "")
+        with self._lock:
+            if (record := self._clusters.get(arn)) is not None:
+                self._refresh_engine(record)
+                record.patch_cluster(cluster)
+            elif arn in self._other_http:
+                cluster["HttpEndpointEnabled"] = self._other_http[arn]
+        return cluster
+
+    def _patch_instance(self, instance: dict[str, Any], context: RequestContext) -> None:
+        """Point an instance of a local cluster at the cluster's server."""
+        with self._lock:
+            cluster = instance.get("DBClusterIdentifier") or ""
+            if (record := self._find(context.region, context.account_id, cluster)) is not None:
+                self._refresh_engine(record)
+                record.patch_instance(instance)
+
+    def _set_engine_password(self, record: ClusterRecord, password: str) -> None:
+        """Change the master password on the server, starting it again if it was stopped."""
+        try:
+            self.cloud.engines.set_password(record.owner, record.master_username, password)
+        except EngineError:
+            endpoint = self.cloud.engines.mysql(
+                record.owner,
+                user=record.master_username,
+                password=password,
+                database=record.database,
+            )
+            with self._lock:
+                record.port, record.engine_pid = endpoint.port, endpoint.pid
+
+    def _abandon(self, record: ClusterRecord, context: RequestContext) -> None:
+        """Undo a CreateDBCluster whose server did not start."""
+        with self._lock:
+            self._clusters.pop(record.arn, None)
+        with contextlib.suppress(ServiceError):
+            params = {"DBClusterIdentifier": record.identifier, "SkipFinalSnapshot": True}
+            self._moto("DeleteDBCluster", params, context)
+            self._drop_automated_snapshots(record.identifier, context)
+        with contextlib.suppress(EngineError, OSError):
+            self.cloud.engines.remove(record.owner)
+
+    def _drop_automated_snapshots(self, identifier: str, context: RequestContext) -> None:
+        """Delete a deleted cluster's automated snapshots, as RDS does by default.
+
+        moto keeps them, so re-creating the cluster within the same minute would fail with
+        DBClusterSnapshotAlreadyExistsFault (its snapshot is named after the minute).
+        """
+        params = {"DBClusterIdentifier": identifier, "SnapshotType": "automated"}
+        found = self._moto("DescribeDBClusterSnapshots", params, context)
+        for snapshot in found.get("DBClusterSnapshots", []):
+            with contextlib.suppress(ServiceError):
+                name = {"DBClusterSnapshotIdentifier": snapshot["DBClusterSnapshotIdentifier"]}
+                self._moto("DeleteDBClusterSnapshot", name, context)
+
+    def _set_http_endpoint(
+        self, arn: str, enabled: bool, context: RequestContext
+    ) -> dict[str, Any]:
+        """Record the Data API flag of a cluster given by ARN."""
+        with self._lock:
+            record = self._clusters.get(arn)
+            if record is not None:
+                record.http_endpoint_enabled = enabled
+                return {"ResourceArn": arn, "HttpEndpointEnabled": enabled}
+        found: list[dict[str, Any]] = []
+        if arn.startswith("arn:"):
+            with contextlib.suppress(ServiceError):
+                params = {"DBClusterIdentifier": arn}
+                found = self._moto("DescribeDBClusters", params, context)["DBClusters"]
+        if not found:
+            raise ServiceError("ResourceNotFoundFault", f"DBCluster {arn} not found.", 404)
+        with self._lock:
+            self._other_http[found[0]["DBClusterArn"]] = enabled
+        return {"ResourceArn": arn, "HttpEndpointEnabled": enabled}
