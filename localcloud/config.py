@@ -8,7 +8,7 @@ from pathlib import Path
 # moto's well-known fake account: the only 12-digit account id allowed in committed files.
 FAKE_ACCOUNT_ID = "123456789012"
 DUMMY_ACCESS_KEY_ID = "test"
-DUMMY_SECRET_ACCESS_KEY = "test"  # noqa: S105 - a placeholder the local cloud accepts, not a secret
+DUMMY_SECRET_ACCESS_KEY = "test"  # a placeholder the local cloud accepts, not a secret
 DEFAULT_REGION = "us-east-1"
 DEFAULT_PORT = 4766
 HOST = "127.0.0.1"  # everything the local cloud serves binds to loopback only

@@ -19,9 +19,6 @@ from .services import Service
 
 PAGE = REPO_ROOT / "docs" / "coverage.md"
 
-# Operations the course calls, by botocore service name, with what the course relies on
-# when moto serves them (from the project's moto findings).
-
 _DIFFERENCES = "Where the local cloud differs from AWS:"
 
 

@@ -1,8 +1,8 @@
-"""moto as the local cloud's control plane: its WSGI app, configured as the course needs.
+"""moto's WSGI app inside the daemon, configured as the local cloud needs (gateway-private).
 
 moto keeps the state of IAM, EC2, ECR, Lambda, ECS, ELBv2, API Gateway, RDS, Secrets Manager,
 DynamoDB and Logs. It runs inside the daemon's process, behind the edge. Settings applied at
-start (see the project's moto findings):
+start, through moto's own control API:
 
 - AWS-managed IAM policies are loaded, so `AWSLambdaBasicExecutionRole` & co. can be attached;
 - Lambda runs in moto's no-Docker mode (our Lambda provider executes code; this must be set
