@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from botocore.exceptions import ClientError
 
 from . import cleanup, naming
-from .lab import Lab
+from .lab import Lab, UrlResolver, local_endpoints
 
 KIND = "http api"
 DEFAULT_STAGE = "$default"
@@ -353,4 +353,43 @@ def _delete(lab: Lab, resource: cleanup.Resource) -> None:
         revoke_invoke(lab, function_arn, resource.identifier)
 
 
-cleanup.register(cleanup.ResourceKind(KIND, cleanup.LAYER_ROUTING + 1, _find, _delete))
+# Nothing calls an API that the course could delete: it goes first.
+RESOURCE_KINDS = [cleanup.ResourceKind(KIND, _find, _delete)]
+
+
+def _aws_http_api_url(lab: Lab, api: dict[str, Any], stage: str | None) -> str:
+    """On AWS: the API's execute-api endpoint, plus the stage unless it is $default."""
+    base = api["ApiEndpoint"]
+    return base if stage in (None, DEFAULT_STAGE) else f"{base}/{stage}"
+
+
+def _local_http_api_url(lab: Lab, api: dict[str, Any], stage: str | None) -> str:
+    """Locally: the loopback address of the API's listener, plus the stage."""
+    found = local_endpoints(lab).get("apigatewayv2", {}).get("apis", {})
+    base = found.get(api["ApiId"])
+    if base is None:
+        raise LookupError(f"API {api['ApiId']} is not served by the local cloud")
+    return base if stage in (None, DEFAULT_STAGE) else f"{base}/{stage}"
+
+
+def _aws_rest_api_url(lab: Lab, api: dict[str, Any], stage: str | None) -> str:
+    """On AWS: a REST API's (API Gateway v1) invoke URL for one stage."""
+    if stage is None:
+        raise ValueError("a REST API URL needs its stage, e.g. url_for(api, 'prod')")
+    return f"https://{api['id']}.execute-api.{lab.region}.amazonaws.com/{stage}"
+
+
+# An HTTP API (get_api) has ApiEndpoint and ProtocolType; a REST API (get_rest_api) has
+# lowercase id and name. The course creates no REST APIs, so only AWS has their URLs.
+URL_RESOLVERS = [
+    UrlResolver(
+        "http-api",
+        recognises=lambda api: "ApiEndpoint" in api or "ProtocolType" in api,
+        builders={"aws": _aws_http_api_url, "local": _local_http_api_url},
+    ),
+    UrlResolver(
+        "rest-api",
+        recognises=lambda api: "rootResourceId" in api or ("id" in api and "name" in api),
+        builders={"aws": _aws_rest_api_url},
+    ),
+]

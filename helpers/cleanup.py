@@ -1,48 +1,28 @@
-"""Teardown: find course resources by tag and name, delete them in reverse dependency order.
+"""Teardown: find course resources by name, delete them in their declared dependency order.
 
-Each service helper registers a `ResourceKind`: how to list the course's resources of that
-kind and how to delete one. `teardown` asks every kind, deletes the most dependent layers
-first (routing before compute before databases before networking and IAM), treats NotFound
-as done, and prints what happened. Nothing depends on Python variables from earlier cells,
-so it works after a kernel restart and is safe to run twice.
+Each service module declares its resource kinds next to its own code, in a module-level
+`RESOURCE_KINDS` list: how to list the course's resources of that kind, how to delete one,
+and which kinds must be deleted before it (`after`: an API before the Lambda function it
+calls, a function before the role it runs as). `teardown` collects the kinds of every
+module (`helpers.catalog`), deletes in a topological order of those declarations, treats
+NotFound as done, and prints what happened. Nothing depends on Python variables from
+earlier cells, so it works after a kernel restart and is safe to run twice.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from . import naming
+from . import catalog, naming
 from .report import text_table
+from .waiting import wait_for
 
 if TYPE_CHECKING:
     from .lab import Lab
-
-# Modules whose import registers resource kinds; each service helper adds itself here.
-SERVICE_MODULES = [
-    "helpers.apigatewayv2",
-    "helpers.aurora",
-    "helpers.dynamodb",
-    "helpers.ecr",
-    "helpers.ecs",
-    "helpers.elbv2",
-    "helpers.iam",
-    "helpers.lambda_",
-    "helpers.logs",
-    "helpers.s3",
-]
-
-# Layers: teardown deletes from the highest layer down. Later kinds pick the layer that
-# matches what they depend on (an API before the Lambda it calls, before the database).
-LAYER_ROUTING = 90  # API Gateway, load balancers, listeners
-LAYER_COMPUTE = 70  # Lambda functions, ECS services and tasks, event source mappings
-LAYER_DATA = 50  # DynamoDB tables, databases, proxies, caches, secrets, log groups
-LAYER_IMAGES = 30  # ECR repositories
-LAYER_FOUNDATION = 10  # security groups, subnet groups, IAM roles
 
 _NOT_FOUND_MARKERS = ("NotFound", "NoSuchEntity", "NoSuch", "DoesNotExist")
 
@@ -69,21 +49,49 @@ class Resource:
 
 @dataclass(frozen=True)
 class ResourceKind:
-    """How to find and delete one type of resource."""
+    """How to find and delete one type of resource, and which kinds must be deleted first."""
 
     name: str
-    layer: int
     find: Callable[[Lab], Iterable[Resource]]
     delete: Callable[[Lab, Resource], None]
+    after: tuple[str, ...] = ()  # kinds whose resources use this one: they go before it
 
 
-KINDS: dict[str, ResourceKind] = {}
+def declared_kinds() -> dict[str, ResourceKind]:
+    """Every kind the helpers' modules declare in `RESOURCE_KINDS`, by name."""
+    kinds: dict[str, ResourceKind] = {}
+    for kind in catalog.declared("RESOURCE_KINDS"):
+        if kind.name in kinds:
+            raise ValueError(f"resource kind {kind.name!r} is declared twice")
+        kinds[kind.name] = kind
+    return kinds
 
 
-def register(kind: ResourceKind) -> ResourceKind:
-    """Add (or replace) a resource kind that teardown knows about."""
-    KINDS[kind.name] = kind
-    return kind
+def teardown_order(kinds: Iterable[ResourceKind]) -> list[ResourceKind]:
+    """The kinds in deletion order: each after every kind it names in `after`.
+
+    Kinds are taken in waves: first those that wait for nothing, then those that wait only
+    for the first wave, and so on; by name within a wave, so reports do not vary.
+    """
+    by_name = {kind.name: kind for kind in kinds}
+    for kind in by_name.values():
+        unknown = sorted(set(kind.after) - set(by_name))
+        if unknown:
+            raise ValueError(f"resource kind {kind.name!r} waits for unknown kinds {unknown}")
+    ordered: list[ResourceKind] = []
+    done: set[str] = set()
+    while len(done) < len(by_name):
+        wave = sorted(
+            name
+            for name, kind in by_name.items()
+            if name not in done and done.issuperset(kind.after)
+        )
+        if not wave:
+            stuck = sorted(set(by_name) - done)
+            raise ValueError(f"resource kinds wait for each other in a circle: {stuck}")
+        ordered += [by_name[name] for name in wave]
+        done.update(wave)
+    return ordered
 
 
 def named(
@@ -126,7 +134,6 @@ def retry_while(
     lab: Lab, call: Callable[[], Any], codes: tuple[str, ...], what: str, timeout: float
 ) -> None:
     """Call `call` until AWS stops answering with one of `codes` (something still holds it)."""
-    from .waiting import wait_for
 
     def attempt() -> bool:
         try:
@@ -137,22 +144,18 @@ def retry_while(
             raise
         return True
 
-    wait_for(
-        attempt,
-        what=what,
-        timeout=timeout,
-        estimate=1 if lab.is_local else 60,
-        interval=0.5 if lab.is_local else 10.0,
-    )
+    wait_for(attempt, what=what, timeout=timeout, pace=lab.pace.resource_released)
 
 
 def find_resources(
     lab: Lab, pattern: str | None = None, *, all_runs: bool = False
 ) -> list[Resource]:
-    """Course resources of this run (or of every run), optionally of one pattern only."""
-    _load_kinds()
+    """Course resources of this run (or of every run), optionally of one pattern only.
+
+    They come in teardown order: by kind, as `teardown_order` sorts the kinds.
+    """
     found: list[Resource] = []
-    for kind in sorted(KINDS.values(), key=lambda k: -k.layer):
+    for kind in teardown_order(declared_kinds().values()):
         # Sorted within a kind: list APIs return no stable order, and reports must not vary.
         for resource in sorted(kind.find(lab), key=lambda r: r.identifier):
             if not all_runs and resource.run_id != lab.run_id:
@@ -178,15 +181,15 @@ def teardown(
     rows: list[dict[str, str]] = []
     failures: list[str] = []
     kept = set(keep)
-    _load_kinds()
-    unknown = kept - set(KINDS)
+    kinds = declared_kinds()
+    unknown = kept - set(kinds)
     if unknown:
-        raise ValueError(f"keep: unknown resource kinds {sorted(unknown)}; known: {sorted(KINDS)}")
+        raise ValueError(f"keep: unknown resource kinds {sorted(unknown)}; known: {sorted(kinds)}")
     for resource in find_resources(lab, pattern, all_runs=all_runs):
         if resource.kind in kept:
             rows.append({**resource.row(), "result": "kept"})
             continue
-        status = _delete(lab, resource)
+        status = _delete(lab, kinds[resource.kind], resource)
         rows.append({**resource.row(), "result": status})
         if status.startswith("failed"):
             failures.append(f"{resource.kind} {resource.identifier}: {status}")
@@ -207,18 +210,12 @@ def teardown(
     return rows
 
 
-def _delete(lab: Lab, resource: Resource) -> str:
+def _delete(lab: Lab, kind: ResourceKind, resource: Resource) -> str:
     """Delete one resource; NotFound counts as done."""
     try:
-        KINDS[resource.kind].delete(lab, resource)
+        kind.delete(lab, resource)
     except Exception as error:
         if is_not_found(error):
             return "already gone"
         return f"failed: {error}"
     return "deleted"
-
-
-def _load_kinds() -> None:
-    """Import the service helper modules so that their kinds are registered."""
-    for module in SERVICE_MODULES:
-        importlib.import_module(module)

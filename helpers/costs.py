@@ -1,7 +1,9 @@
 """What a notebook costs on AWS: a price list (us-east-1) and per-pattern estimates.
 
-Prices are public list prices gathered for the course (see the course's AWS facts); they
-change, so every estimate says it is an estimate. The local backend costs nothing.
+Prices are AWS's public list prices (https://aws.amazon.com/pricing/); they change, so
+every estimate says it is an estimate. The local backend costs nothing. Estimates are per
+pattern (a notebook), not per service, so they are listed here rather than next to a
+service module.
 """
 
 from __future__ import annotations

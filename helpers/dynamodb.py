@@ -70,4 +70,7 @@ def _delete(lab: Lab, resource: cleanup.Resource) -> None:
     )
 
 
-cleanup.register(cleanup.ResourceKind(KIND, cleanup.LAYER_DATA, _find, _delete))
+# Functions and tasks read and write the course's tables.
+RESOURCE_KINDS = [
+    cleanup.ResourceKind(KIND, _find, _delete, after=("lambda function", "ecs service", "ecs task"))
+]

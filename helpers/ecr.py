@@ -91,4 +91,7 @@ def _delete(lab: Lab, resource: cleanup.Resource) -> None:
     lab.client("ecr").delete_repository(repositoryName=resource.identifier, force=True)
 
 
-cleanup.register(cleanup.ResourceKind(KIND, cleanup.LAYER_IMAGES, _find, _delete))
+# Functions and task definitions name its images.
+RESOURCE_KINDS = [
+    cleanup.ResourceKind(KIND, _find, _delete, after=("lambda function", "ecs task definition"))
+]

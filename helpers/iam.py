@@ -160,4 +160,7 @@ def _delete(lab: Lab, resource: cleanup.Resource) -> None:
     client.delete_role(RoleName=role_name)
 
 
-cleanup.register(cleanup.ResourceKind(KIND, cleanup.LAYER_FOUNDATION, _find, _delete))
+# Functions run as their role; task definitions name their execution and task roles.
+RESOURCE_KINDS = [
+    cleanup.ResourceKind(KIND, _find, _delete, after=("lambda function", "ecs task definition"))
+]

@@ -1,8 +1,9 @@
 """`helpers.connect()`: the one entry point that gives a notebook its `lab` object.
 
-The lab holds what differs between the two backends (how boto3 reaches AWS), how resources
-are named and tagged, a ledger of what this run created, and `url_for` for the things AWS
-reaches through DNS names (load balancers, APIs).
+The lab holds what differs between the two backends (how boto3 reaches AWS, how long waits
+take: `lab.pace`), how resources are named and tagged, a ledger of what this run created,
+and `url_for` for the things AWS reaches through DNS names (load balancers, APIs). The
+service modules that create those declare how to reach them, in `URL_RESOLVERS` lists.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import functools
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,8 @@ from botocore.config import Config
 
 from localcloud import client as localcloud
 
-from . import naming
+from . import catalog, naming
+from .pacing import BY_BACKEND, Pacing
 
 BACKENDS = ("local", "aws")
 _CLIENT_CONFIG = Config(
@@ -30,10 +32,17 @@ _CLIENT_CONFIG = Config(
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LEDGER_DIR = REPO_ROOT / "build" / "ledger"
 
-# url_for resolvers by resource kind: {"alb": {"aws": fn, "local": fn}, ...}. Patterns that
-# create load balancers and APIs register theirs (their local listeners live in providers).
-UrlResolver = Callable[["Lab", dict[str, Any], str | None], str]
-URL_RESOLVERS: dict[str, dict[str, UrlResolver]] = {}
+# Builds a resource's base URL on one backend from its describe() dict and an optional stage.
+UrlBuilder = Callable[["Lab", dict[str, Any], str | None], str]
+
+
+@dataclass(frozen=True)
+class UrlResolver:
+    """How `lab.url_for` reaches one kind of resource: recognise it, build its URL per backend."""
+
+    kind: str
+    recognises: Callable[[dict[str, Any]], bool]  # by the fields of its describe() dict
+    builders: Mapping[str, UrlBuilder]  # backend -> builder; a missing backend is refused
 
 
 @dataclass
@@ -66,7 +75,7 @@ class Ledger:
 
 @dataclass
 class Lab:
-    """A notebook's handle on its backend: clients, naming, tags, ledger, URLs."""
+    """A notebook's handle on its backend: clients, pacing, naming, tags, ledger, URLs."""
 
     backend: str
     region: str
@@ -80,6 +89,11 @@ class Lab:
     def is_local(self) -> bool:
         """True on the local cloud."""
         return self.backend == "local"
+
+    @property
+    def pace(self) -> Pacing:
+        """How long this backend's waits take and how often to poll them (helpers.pacing)."""
+        return BY_BACKEND[self.backend]
 
     @functools.cached_property
     def account_id(self) -> str:
@@ -104,11 +118,11 @@ class Lab:
 
     def url_for(self, resource: dict[str, Any], stage: str | None = None) -> str:
         """The base URL of a load balancer or API, on this backend."""
-        kind = _url_kind(resource)
-        resolver = URL_RESOLVERS.get(kind, {}).get(self.backend)
-        if resolver is None:
-            raise LookupError(f"no {self.backend} URL resolver registered for a {kind}")
-        return resolver(self, resource, stage)
+        resolver = _resolver_for(resource)
+        build = resolver.builders.get(self.backend)
+        if build is None:
+            raise LookupError(f"no {self.backend} URL resolver registered for a {resolver.kind}")
+        return build(self, resource, stage)
 
 
 def connect(
@@ -140,56 +154,14 @@ def connect(
     return lab
 
 
-def _url_kind(resource: dict[str, Any]) -> str:
-    """Tell a load balancer from an HTTP API or a REST API by its describe() fields."""
-    if "LoadBalancerArn" in resource:
-        return "alb"
-    if "ApiEndpoint" in resource or "ProtocolType" in resource:
-        return "http-api"
-    if "rootResourceId" in resource or ("id" in resource and "name" in resource):
-        return "rest-api"
+def _resolver_for(resource: dict[str, Any]) -> UrlResolver:
+    """The declared resolver that recognises this describe() dict (a load balancer, an API)."""
+    for resolver in catalog.declared("URL_RESOLVERS"):
+        if resolver.recognises(resource):
+            return resolver
     raise ValueError("url_for takes a load balancer or API as returned by describe/get calls")
-
-
-def _aws_alb_url(lab: Lab, resource: dict[str, Any], stage: str | None) -> str:
-    return f"http://{resource['DNSName']}"
-
-
-def _aws_http_api_url(lab: Lab, resource: dict[str, Any], stage: str | None) -> str:
-    base = resource["ApiEndpoint"]
-    return base if stage in (None, "$default") else f"{base}/{stage}"
-
-
-def _aws_rest_api_url(lab: Lab, resource: dict[str, Any], stage: str | None) -> str:
-    if stage is None:
-        raise ValueError("a REST API URL needs its stage, e.g. url_for(api, 'prod')")
-    return f"https://{resource['id']}.execute-api.{lab.region}.amazonaws.com/{stage}"
 
 
 def local_endpoints(lab: Lab) -> dict[str, Any]:
     """The local cloud's listeners by service (load balancers, APIs, task ports)."""
     return localcloud.endpoints(lab.endpoint_url)
-
-
-def _local_alb_url(lab: Lab, resource: dict[str, Any], stage: str | None) -> str:
-    found = local_endpoints(lab).get("elbv2", {}).get("load_balancers", {})
-    entry = found.get(resource["LoadBalancerArn"])
-    if not entry or not entry.get("url"):
-        raise LookupError(
-            f"load balancer {resource.get('LoadBalancerName')} has no listener on the local "
-            "cloud yet: create one (create_listener) before asking for its URL"
-        )
-    return entry["url"]
-
-
-def _local_http_api_url(lab: Lab, resource: dict[str, Any], stage: str | None) -> str:
-    found = local_endpoints(lab).get("apigatewayv2", {}).get("apis", {})
-    base = found.get(resource["ApiId"])
-    if base is None:
-        raise LookupError(f"API {resource['ApiId']} is not served by the local cloud")
-    return base if stage in (None, "$default") else f"{base}/{stage}"
-
-
-URL_RESOLVERS["alb"] = {"aws": _aws_alb_url, "local": _local_alb_url}
-URL_RESOLVERS["http-api"] = {"aws": _aws_http_api_url, "local": _local_http_api_url}
-URL_RESOLVERS["rest-api"] = {"aws": _aws_rest_api_url}

@@ -455,11 +455,12 @@ def _find(lab: Lab) -> Iterable[cleanup.Resource]:
 
 
 def _delete(lab: Lab, resource: cleanup.Resource) -> None:
-    """Delete a function (its log group is a separate kind, deleted in the data layer)."""
+    """Delete a function (its log group is a separate kind, deleted after it)."""
     # On AWS a VPC-attached function leaves ENIs behind for 20-60 min that block deleting
     # its security groups and subnets; detaching it from the VPC first (VpcConfig with empty
-    # subnets and groups) avoids that (course AWS facts §10). Handled with the VPC patterns.
+    # subnets and groups) avoids that. Handled with the VPC patterns.
     lab.client("lambda").delete_function(FunctionName=resource.identifier)
 
 
-cleanup.register(cleanup.ResourceKind(KIND, cleanup.LAYER_COMPUTE, _find, _delete))
+# The HTTP API invokes the function.
+RESOURCE_KINDS = [cleanup.ResourceKind(KIND, _find, _delete, after=("http api",))]

@@ -100,4 +100,7 @@ def _delete(lab: Lab, resource: cleanup.Resource) -> None:
     lab.client("logs").delete_log_group(logGroupName=resource.identifier)
 
 
-cleanup.register(cleanup.ResourceKind(KIND, cleanup.LAYER_DATA, _find, _delete))
+# A function or task that still runs writes to its group, and would create it again.
+RESOURCE_KINDS = [
+    cleanup.ResourceKind(KIND, _find, _delete, after=("lambda function", "ecs service", "ecs task"))
+]

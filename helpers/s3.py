@@ -95,8 +95,7 @@ def wait_for_object(lab: Lab, bucket: str, key: str, timeout: float = 120) -> di
         check,
         what=f"s3://{bucket}/{key}",
         timeout=timeout,
-        estimate=2 if lab.is_local else 60,
-        interval=0.2 if lab.is_local else 2.0,
+        pace=lab.pace.object_written,
     )
 
 
@@ -123,4 +122,7 @@ def _delete(lab: Lab, resource: cleanup.Resource) -> None:
     client.delete_bucket(Bucket=bucket)
 
 
-cleanup.register(cleanup.ResourceKind(KIND, cleanup.LAYER_DATA, _find, _delete))
+# Functions and tasks read and write the course's buckets.
+RESOURCE_KINDS = [
+    cleanup.ResourceKind(KIND, _find, _delete, after=("lambda function", "ecs service", "ecs task"))
+]

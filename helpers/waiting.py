@@ -9,6 +9,8 @@ from typing import TypeVar
 
 from tqdm import tqdm
 
+from .pacing import Wait
+
 T = TypeVar("T")
 
 
@@ -20,12 +22,22 @@ def wait_for(
     check: Callable[[], T | None],
     *,
     what: str,
-    timeout: float,
+    timeout: float | None = None,
     estimate: float | None = None,
     interval: float = 2.0,
     hint: str = "",
+    pace: Wait | None = None,
 ) -> T:
-    """Call `check` until it returns something truthy; show progress against `estimate` seconds."""
+    """Call `check` until it returns something truthy; show progress against `estimate` seconds.
+
+    `pace` (a wait of `lab.pace`) gives the estimate and interval, and the timeout if the
+    call gives none.
+    """
+    if pace is not None:
+        estimate, interval = pace.estimate, pace.interval
+        timeout = pace.timeout if timeout is None else timeout
+    if timeout is None:
+        raise TypeError(f"wait_for({what!r}) needs a timeout, or a pace that has one")
     started = time.monotonic()
     result = check()
     if result:

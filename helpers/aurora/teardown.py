@@ -13,18 +13,19 @@ from botocore.exceptions import ClientError
 
 from .. import cleanup, naming
 from ..lab import Lab
+from ..pacing import Wait
 from ..waiting import wait_for
-from . import (
-    _CLUSTERS,
-    _INSTANCES,
-    _SUBNET_GROUPS,
+from .lookup import (
     CLUSTER_KIND,
+    CLUSTERS,
     INSTANCE_KIND,
+    INSTANCES,
     SUBNET_GROUP_KIND,
-    Finder,
-    _describe,
-    _pace,
+    SUBNET_GROUPS,
+    describe,
 )
+
+Finder = Callable[[Lab], Iterable[cleanup.Resource]]
 
 
 def _finder(kind: str, operation: str, key: str, id_field: str) -> Finder:
@@ -55,7 +56,7 @@ def _delete_until_gone(
     delete: Callable[[dict[str, Any]], Any],
     *,
     what: str,
-    aws_estimate: float,
+    pace: Wait,
 ) -> None:
     """Delete, treating 'deleting' and busy states as progress, and wait until it is gone."""
 
@@ -79,7 +80,7 @@ def _delete_until_gone(
         check,
         what=f"deleting {what}",
         hint="AWS is still deleting it: re-run the teardown to keep waiting.",
-        **_pace(lab, aws_estimate),
+        pace=pace,
     )
 
 
@@ -96,11 +97,11 @@ def _delete_instance(lab: Lab, resource: cleanup.Resource) -> None:
 
     _delete_until_gone(
         lab,
-        lambda: _describe(rds, _INSTANCES, identifier),
+        lambda: describe(rds, INSTANCES, identifier),
         "DBInstanceStatus",
         delete,
         what=f"instance {identifier}",
-        aws_estimate=420,
+        pace=lab.pace.aurora_instance_deleted,
     )
 
 
@@ -108,19 +109,19 @@ def _delete_cluster(lab: Lab, resource: cleanup.Resource) -> None:
     """Delete a cluster's instances, then the cluster without a final snapshot, and wait."""
     rds = lab.client("rds")
     identifier = resource.identifier
-    cluster = _describe(rds, _CLUSTERS, identifier)
+    cluster = describe(rds, CLUSTERS, identifier)
     if cluster is None:
         return
-    for member in cluster.get("DBClusterMembers", []):  # normally gone already (higher layer)
+    for member in cluster.get("DBClusterMembers", []):  # normally gone already (deleted first)
         member_id = member["DBInstanceIdentifier"]
         _delete_instance(lab, cleanup.Resource(INSTANCE_KIND, member_id, "", ""))
     _delete_until_gone(
         lab,
-        lambda: _describe(rds, _CLUSTERS, identifier),
+        lambda: describe(rds, CLUSTERS, identifier),
         "Status",
         lambda _: rds.delete_db_cluster(DBClusterIdentifier=identifier, SkipFinalSnapshot=True),
         what=f"cluster {identifier}",
-        aws_estimate=180,
+        pace=lab.pace.aurora_cluster_deleted,
     )
 
 
@@ -130,17 +131,31 @@ def _delete_subnet_group(lab: Lab, resource: cleanup.Resource) -> None:
     name = resource.identifier
     _delete_until_gone(
         lab,
-        lambda: _describe(rds, _SUBNET_GROUPS, name),
+        lambda: describe(rds, SUBNET_GROUPS, name),
         "SubnetGroupStatus",
         lambda _: rds.delete_db_subnet_group(DBSubnetGroupName=name),
         what=f"subnet group {name}",
-        aws_estimate=30,
+        pace=lab.pace.aurora_subnet_group_deleted,
     )
 
 
-for _kind, _layer, _listing, _delete in (
-    (INSTANCE_KIND, cleanup.LAYER_DATA + 2, _INSTANCES, _delete_instance),
-    (CLUSTER_KIND, cleanup.LAYER_DATA + 1, _CLUSTERS, _delete_cluster),
-    (SUBNET_GROUP_KIND, cleanup.LAYER_FOUNDATION + 5, _SUBNET_GROUPS, _delete_subnet_group),
-):
-    cleanup.register(cleanup.ResourceKind(_kind, _layer, _finder(_kind, *_listing), _delete))
+RESOURCE_KINDS = [
+    # What queries the database goes first: functions, services and tasks.
+    cleanup.ResourceKind(
+        INSTANCE_KIND,
+        _finder(INSTANCE_KIND, *INSTANCES),
+        _delete_instance,
+        after=("lambda function", "ecs service", "ecs task"),
+    ),
+    # RDS refuses to delete a cluster that still has instances.
+    cleanup.ResourceKind(
+        CLUSTER_KIND, _finder(CLUSTER_KIND, *CLUSTERS), _delete_cluster, after=(INSTANCE_KIND,)
+    ),
+    # The cluster holds its subnet group (InvalidDBSubnetGroupStateFault).
+    cleanup.ResourceKind(
+        SUBNET_GROUP_KIND,
+        _finder(SUBNET_GROUP_KIND, *SUBNET_GROUPS),
+        _delete_subnet_group,
+        after=(CLUSTER_KIND,),
+    ),
+]

@@ -15,7 +15,7 @@ from .. import naming
 from ..cloudwatch import Metric, metrics_frame
 from ..lab import Lab
 from ..waiting import wait_for
-from . import default_subnets
+from .tasks import default_subnets
 
 SERVICE_KIND = "ecs service"
 
@@ -122,8 +122,7 @@ def wait_for_steady_state(
         check,
         what=f"service {service.rsplit('/', 1)[-1]} steady",
         timeout=timeout,
-        estimate=15 if lab.is_local else 180,
-        interval=0.5 if lab.is_local else 10.0,
+        pace=lab.pace.service_steady,
         hint="Re-run this cell to keep waiting; `service_events` shows what ECS is doing.",
     )
 
@@ -161,8 +160,7 @@ def utilisation_frame(
         check,
         what="AWS/ECS utilisation metrics",
         timeout=timeout,
-        estimate=20 if lab.is_local else 120,
-        interval=2.0 if lab.is_local else 15.0,
+        pace=lab.pace.ecs_metrics,
         hint="ECS publishes service metrics once a minute; re-run this cell in a minute.",
     )
     return frame

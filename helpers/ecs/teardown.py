@@ -15,8 +15,9 @@ from botocore.exceptions import ClientError
 from .. import cleanup, naming
 from ..lab import Lab
 from ..waiting import wait_for
-from . import CLUSTER_KIND, SECURITY_GROUP_KIND, TASK_DEFINITION_KIND, TASK_KIND, TASK_SG_NAME
 from .services import SERVICE_KIND
+from .task_definitions import TASK_DEFINITION_KIND
+from .tasks import CLUSTER_KIND, SECURITY_GROUP_KIND, TASK_KIND, TASK_SG_NAME
 
 
 def _course_clusters(lab: Lab) -> Iterable[tuple[str, naming.NameParts]]:
@@ -74,8 +75,7 @@ def _delete_service(lab: Lab, resource: cleanup.Resource) -> None:
         inactive,
         what=f"service {resource.identifier.rsplit('/', 1)[-1]} draining",
         timeout=900,
-        estimate=10 if lab.is_local else 120,
-        interval=0.5 if lab.is_local else 10.0,
+        pace=lab.pace.service_drained,
         hint="Run the teardown again to keep waiting; ECS is stopping the service's tasks.",
     )
 
@@ -172,29 +172,20 @@ def _delete_security_group(lab: Lab, resource: cleanup.Resource) -> None:
     )
 
 
-# A service goes before the load balancer and target group it registers tasks in.
-cleanup.register(
-    cleanup.ResourceKind(SERVICE_KIND, cleanup.LAYER_ROUTING + 1, _find_services, _delete_service)
-)
-cleanup.register(
-    cleanup.ResourceKind(TASK_KIND, cleanup.LAYER_COMPUTE + 1, _find_tasks, _stop_task)
-)
-cleanup.register(
+# What runs in a cluster (services, their tasks, standalone tasks) goes before what it uses.
+_RUNNING = (SERVICE_KIND, TASK_KIND)
+
+RESOURCE_KINDS = [
+    cleanup.ResourceKind(SERVICE_KIND, _find_services, _delete_service),
+    # A service would replace a stopped task; its own tasks stop with it.
+    cleanup.ResourceKind(TASK_KIND, _find_tasks, _stop_task, after=(SERVICE_KIND,)),
     cleanup.ResourceKind(
-        TASK_DEFINITION_KIND,
-        cleanup.LAYER_COMPUTE - 1,
-        _find_task_definitions,
-        _delete_task_definitions,
-    )
-)
-cleanup.register(
-    cleanup.ResourceKind(CLUSTER_KIND, cleanup.LAYER_COMPUTE - 2, _find_clusters, _delete_cluster)
-)
-cleanup.register(
+        TASK_DEFINITION_KIND, _find_task_definitions, _delete_task_definitions, after=_RUNNING
+    ),
+    # ECS refuses to delete a cluster with services or tasks (ClusterContains...Exception).
+    cleanup.ResourceKind(CLUSTER_KIND, _find_clusters, _delete_cluster, after=_RUNNING),
+    # The tasks' network interfaces hold their security group.
     cleanup.ResourceKind(
-        SECURITY_GROUP_KIND,
-        cleanup.LAYER_FOUNDATION + 1,
-        _find_security_groups,
-        _delete_security_group,
-    )
-)
+        SECURITY_GROUP_KIND, _find_security_groups, _delete_security_group, after=_RUNNING
+    ),
+]

@@ -57,8 +57,7 @@ def wait_for_healthy_targets(
             check,
             what=f"{count} healthy target(s)",
             timeout=timeout,
-            estimate=5 if lab.is_local else 90,
-            interval=0.5 if lab.is_local else 5.0,
+            pace=lab.pace.targets_healthy,
             hint=(
                 "Look at the reasons below: Target.Timeout usually means the tasks' security "
                 "group does not admit the load balancer's group on the container port; "
@@ -143,8 +142,7 @@ def wait_for_alb_metrics(
         check,
         what="ALB metrics in CloudWatch",
         timeout=timeout,
-        estimate=5 if lab.is_local else 180,
-        interval=1.0 if lab.is_local else 20.0,
+        pace=lab.pace.alb_metrics,
         hint="ALBs publish once a minute, a few minutes late; re-run this cell to keep waiting.",
     )
     return frame

@@ -8,14 +8,14 @@ for them, and the group delete first removes rules in other course groups that r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from botocore.exceptions import ClientError
 
 from .. import cleanup, naming
 from ..lab import Lab
 from ..waiting import wait_for
-from . import ALB_SG_NAME, LOAD_BALANCER_KIND, SECURITY_GROUP_KIND, TARGET_GROUP_KIND
+from .load_balancers import ALB_SG_NAME, LOAD_BALANCER_KIND, SECURITY_GROUP_KIND, TARGET_GROUP_KIND
 
 
 def _find_load_balancers(lab: Lab) -> Iterable[cleanup.Resource]:
@@ -45,7 +45,7 @@ def _delete_load_balancer(lab: Lab, resource: cleanup.Resource) -> None:
             raise
         return False
 
-    _wait(lab, gone, f"deleting {name}", timeout=300, estimate=20)
+    wait_for(gone, what=f"deleting {name}", timeout=300, pace=lab.pace.load_balancer_deleted)
     # AWS describes a load balancer's interfaces as "ELB app/<name>/<id>".
     description = f"ELB {arn.partition(':loadbalancer/')[2]}"
 
@@ -55,7 +55,12 @@ def _delete_load_balancer(lab: Lab, resource: cleanup.Resource) -> None:
         )["NetworkInterfaces"]
         return not interfaces
 
-    _wait(lab, released, f"{name}: releasing network interfaces", timeout=900, estimate=120)
+    wait_for(
+        released,
+        what=f"{name}: releasing network interfaces",
+        timeout=900,
+        pace=lab.pace.interfaces_released,
+    )
 
 
 def _find_target_groups(lab: Lab) -> Iterable[cleanup.Resource]:
@@ -128,35 +133,26 @@ def _delete_security_group(lab: Lab, resource: cleanup.Resource) -> None:
     )
 
 
-def _wait(
-    lab: Lab, check: Callable[[], bool], what: str, *, timeout: float, estimate: float
-) -> None:
-    """wait_for with the course's local and AWS polling speeds."""
-    local = lab.is_local
-    wait_for(
-        check,
-        what=what,
-        timeout=timeout,
-        estimate=1 if local else estimate,
-        interval=0.5 if local else 10.0,
-    )
-
-
-cleanup.register(
+RESOURCE_KINDS = [
+    # The API forwards to the load balancer; a service registers its tasks behind it.
     cleanup.ResourceKind(
-        LOAD_BALANCER_KIND, cleanup.LAYER_ROUTING, _find_load_balancers, _delete_load_balancer
-    )
-)
-cleanup.register(
+        LOAD_BALANCER_KIND,
+        _find_load_balancers,
+        _delete_load_balancer,
+        after=("http api", "ecs service"),
+    ),
+    # A listener forwards to the target group (AWS: ResourceInUse); a service registers in it.
     cleanup.ResourceKind(
-        TARGET_GROUP_KIND, cleanup.LAYER_ROUTING - 1, _find_target_groups, _delete_target_group
-    )
-)
-cleanup.register(
+        TARGET_GROUP_KIND,
+        _find_target_groups,
+        _delete_target_group,
+        after=(LOAD_BALANCER_KIND, "ecs service"),
+    ),
+    # The load balancer's network interfaces hold its security group.
     cleanup.ResourceKind(
         SECURITY_GROUP_KIND,
-        cleanup.LAYER_FOUNDATION + 1,
         _find_security_groups,
         _delete_security_group,
-    )
-)
+        after=(LOAD_BALANCER_KIND,),
+    ),
+]

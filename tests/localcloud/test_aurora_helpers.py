@@ -1,8 +1,7 @@
 """Aurora clusters on the live local cloud: get-or-create, teardown order, Data API round trip.
 
-The control-plane tests run on moto's RDS today. `test_data_api_round_trip` needs the course's
-RDS provider (a real MariaDB per cluster, EnableHttpEndpoint, Endpoint 127.0.0.1) and its Data
-API provider (real SQL); it is skipped until both serve those operations.
+`test_data_api_round_trip` runs on the course's RDS provider (a real MariaDB per cluster,
+EnableHttpEndpoint, Endpoint 127.0.0.1) and its Data API provider (real SQL).
 """
 
 from __future__ import annotations
@@ -20,21 +19,6 @@ from helpers import aurora
 from helpers.rds_data import DataApi
 
 PATTERN = "19"
-
-
-def _providers_landed() -> bool:
-    """True once the course's RDS and Data API providers serve what the round trip needs."""
-    try:
-        from localcloud.rds import RdsProvider
-        from localcloud.rds_data import RdsDataProvider
-    except Exception:  # still being written
-        return False
-    wanted = (
-        (RdsProvider, "EnableHttpEndpoint"),
-        (RdsDataProvider, "ExecuteStatement"),
-        (RdsDataProvider, "BeginTransaction"),
-    )
-    return all(callable(getattr(provider, operation, None)) for provider, operation in wanted)
 
 
 @pytest.fixture
@@ -103,10 +87,6 @@ def test_ensure_cluster_fixes_a_changed_scaling_range(lab19):
         aurora.ensure_cluster(lab19, PATTERN, name, min_acu=0, max_acu=4, database="other")
 
 
-@pytest.mark.skipif(
-    not _providers_landed(),
-    reason="waits on the local RDS provider (EnableHttpEndpoint) and Data API provider",
-)
 def test_data_api_round_trip(lab19):
     name = _unique("db")
     info = aurora.ensure_cluster(lab19, PATTERN, name, min_acu=0, max_acu=2)

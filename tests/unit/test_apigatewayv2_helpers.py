@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -213,7 +214,7 @@ def test_invoke_permission_is_added_once_and_only_a_real_conflict_raises(lab, st
     fn.assert_no_pending_responses()
 
 
-def test_teardown_deletes_the_api_and_its_permissions_and_sits_above_load_balancers(lab, stubber):
+def test_teardown_deletes_the_api_and_its_permissions_and_goes_first(lab, stubber):
     api, fn = stubber("apigatewayv2"), stubber("lambda")
     lambda_integration = agw.integration_request(agw.LambdaProxy(FN))
     http_integration = agw.integration_request(agw.HttpProxy(ALB_URL))
@@ -229,4 +230,27 @@ def test_teardown_deletes_the_api_and_its_permissions_and_sits_above_load_balanc
     agw._delete(lab, cleanup.Resource("http api", "a1", "18", "unit", {"name": "x"}))
     api.assert_no_pending_responses()
     fn.assert_no_pending_responses()
-    assert cleanup.KINDS["http api"].layer == cleanup.LAYER_ROUTING + 1
+    order = [kind.name for kind in cleanup.teardown_order(cleanup.declared_kinds().values())]
+    assert order.index("http api") < order.index("load balancer")
+    assert order.index("http api") < order.index("lambda function")
+
+
+# --- lab.url_for: resolvers declared by the modules that create APIs and load balancers ------
+
+
+def test_url_for_finds_the_declared_resolver_by_the_resources_fields(lab):
+    on_aws = dataclasses.replace(lab, backend="aws")
+    api = {"ApiId": "a1", "ApiEndpoint": "https://a1.execute-api.eu-west-1.amazonaws.com"}
+    assert on_aws.url_for(api) == api["ApiEndpoint"]
+    assert on_aws.url_for(api, "$default") == api["ApiEndpoint"]
+    assert on_aws.url_for(api, "v1") == api["ApiEndpoint"] + "/v1"
+    rest = {"id": "r1", "name": "items", "rootResourceId": "x"}
+    assert on_aws.url_for(rest, "prod") == "https://r1.execute-api.eu-west-1.amazonaws.com/prod"
+    with pytest.raises(ValueError, match="needs its stage"):
+        on_aws.url_for(rest)
+    balancer = {"LoadBalancerArn": "arn:x", "DNSName": "web-1.eu-west-1.elb.amazonaws.com"}
+    assert on_aws.url_for(balancer) == "http://web-1.eu-west-1.elb.amazonaws.com"
+    with pytest.raises(LookupError, match="no local URL resolver registered for a rest-api"):
+        lab.url_for(rest, "prod")
+    with pytest.raises(ValueError, match="takes a load balancer or API"):
+        lab.url_for({"TableName": "t"})

@@ -27,9 +27,7 @@ def _not_found(code: str) -> ClientError:
 
 @pytest.fixture
 def kinds(monkeypatch):
-    """Replace the registry with three fake kinds and record delete calls in order."""
-    monkeypatch.setattr(cleanup, "KINDS", {})
-    monkeypatch.setattr(cleanup, "SERVICE_MODULES", [])
+    """Replace the declared kinds with three fakes and record delete calls in order."""
     deleted: list[str] = []
     inventory = {
         "role": [("scd-dev-16-role", "16", "dev")],
@@ -47,13 +45,16 @@ def kinds(monkeypatch):
         if error is not None:
             raise error
 
-    for name, layer in (("role", 10), ("function", 70), ("api", 90)):
-        cleanup.register(cleanup.ResourceKind(name, layer, finder(name), deleter))
-    return deleted, behaviour
+    declared = {
+        name: cleanup.ResourceKind(name, finder(name), deleter, after=after)
+        for name, after in (("role", ("function",)), ("function", ("api",)), ("api", ()))
+    }
+    monkeypatch.setattr(cleanup, "declared_kinds", lambda: declared)
+    return deleted, behaviour, declared
 
 
-def test_deletes_most_dependent_layer_first_and_only_this_run(kinds, capsys):
-    deleted, _ = kinds
+def test_deletes_most_dependent_first_and_only_this_run(kinds, capsys):
+    deleted, _, _ = kinds
     rows = cleanup.teardown(FakeLab())
     assert deleted == ["scd-dev-18-api", "scd-dev-16-fn", "scd-dev-16-role"]
     assert [r["result"] for r in rows] == ["deleted"] * 3
@@ -62,7 +63,7 @@ def test_deletes_most_dependent_layer_first_and_only_this_run(kinds, capsys):
 
 
 def test_pattern_and_all_runs_filters(kinds):
-    deleted, _ = kinds
+    deleted, _, _ = kinds
     cleanup.teardown(FakeLab(), pattern="16", quiet=True)
     assert deleted == ["scd-dev-16-fn", "scd-dev-16-role"]
     deleted.clear()
@@ -74,15 +75,15 @@ def test_pattern_and_all_runs_filters(kinds):
     "code", ["ResourceNotFoundException", "NoSuchEntity", "DBClusterNotFoundFault", "404"]
 )
 def test_not_found_counts_as_done(kinds, code):
-    deleted, behaviour = kinds
+    deleted, behaviour, _ = kinds
     behaviour["scd-dev-16-fn"] = _not_found(code)
     rows = cleanup.teardown(FakeLab(), quiet=True)
     assert {r["id"]: r["result"] for r in rows}["scd-dev-16-fn"] == "already gone"
-    assert deleted[-1] == "scd-dev-16-role"  # later layers still ran
+    assert deleted[-1] == "scd-dev-16-role"  # later kinds still ran
 
 
 def test_other_failures_continue_then_raise_with_what_is_left(kinds):
-    deleted, behaviour = kinds
+    deleted, behaviour, _ = kinds
     behaviour["scd-dev-18-api"] = _not_found("AccessDenied")
     with pytest.raises(RuntimeError, match="scd-dev-18-api") as raised:
         cleanup.teardown(FakeLab(), quiet=True)
@@ -97,7 +98,7 @@ def test_ledger_records_deletions(kinds):
 
 
 def test_kept_kinds_stay_and_unknown_kinds_are_refused(kinds):
-    deleted, _ = kinds
+    deleted, _, _ = kinds
     rows = cleanup.teardown(FakeLab(), keep=["role"], quiet=True)
     assert deleted == ["scd-dev-18-api", "scd-dev-16-fn"]
     assert {r["id"]: r["result"] for r in rows}["scd-dev-16-role"] == "kept"
@@ -106,13 +107,62 @@ def test_kept_kinds_stay_and_unknown_kinds_are_refused(kinds):
 
 
 def test_resources_of_one_kind_come_in_a_stable_order(kinds, monkeypatch):
-    deleted, _ = kinds
+    deleted, _, declared = kinds
     shuffled = cleanup.ResourceKind(
         "function",
-        70,
         lambda lab: [cleanup.Resource("function", i, "16", "dev") for i in ("b", "c", "a")],
-        cleanup.KINDS["function"].delete,
+        declared["function"].delete,
+        after=("api",),
     )
-    monkeypatch.setitem(cleanup.KINDS, "function", shuffled)
+    monkeypatch.setitem(declared, "function", shuffled)
     cleanup.teardown(FakeLab(), pattern="16", quiet=True)
     assert deleted == ["a", "b", "c", "scd-dev-16-role"]
+
+
+def _kind(name: str, *after: str) -> cleanup.ResourceKind:
+    return cleanup.ResourceKind(name, lambda lab: [], lambda lab, resource: None, after=after)
+
+
+def test_order_is_topological_in_waves_and_by_name_within_a_wave():
+    kinds = [
+        _kind("role", "function", "task definition"),
+        _kind("task definition", "service"),
+        _kind("function", "api"),
+        _kind("service"),
+        _kind("api"),
+        _kind("bucket", "function"),
+    ]
+    names = [kind.name for kind in cleanup.teardown_order(kinds)]
+    assert names == ["api", "service", "function", "task definition", "bucket", "role"]
+    assert [k.name for k in cleanup.teardown_order(reversed(kinds))] == names
+
+
+def test_order_refuses_unknown_kinds_and_circles():
+    with pytest.raises(ValueError, match=r"'function' waits for unknown kinds \['apii'\]"):
+        cleanup.teardown_order([_kind("function", "apii")])
+    with pytest.raises(ValueError, match=r"in a circle: \['a', 'b'\]"):
+        cleanup.teardown_order([_kind("a", "b"), _kind("b", "a"), _kind("c")])
+
+
+def test_every_declared_kind_has_its_place_in_the_course_teardown_order():
+    order = [kind.name for kind in cleanup.teardown_order(cleanup.declared_kinds().values())]
+    assert order == [
+        "ecs service",
+        "http api",
+        "ecs task",
+        "lambda function",
+        "load balancer",
+        "alb security group",
+        "aurora instance",
+        "dynamodb table",
+        "ecs cluster",
+        "ecs task definition",
+        "ecs task security group",
+        "log group",
+        "s3 bucket",
+        "target group",
+        "aurora cluster",
+        "ecr repository",
+        "iam role",
+        "rds subnet group",
+    ]

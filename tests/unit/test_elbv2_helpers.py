@@ -503,15 +503,14 @@ def test_alb_group_delete_frees_course_references_then_retries_while_in_use(lab,
     ec2.assert_no_pending_responses()
 
 
-def test_target_group_delete_retries_while_in_use_and_kinds_are_layered(lab, stubber):
+def test_target_group_delete_retries_while_in_use_and_kinds_are_ordered(lab, stubber):
     elb = stubber("elbv2")
     elb.add_client_error("delete_target_group", "ResourceInUse")
     elb.add_response("delete_target_group", {}, {"TargetGroupArn": TG_ARN})
     resource = cleanup.Resource("target group", "scd-unit-18-web", "18", "unit", {"arn": TG_ARN})
     teardown._delete_target_group(lab, resource)
     elb.assert_no_pending_responses()
-    kinds = (elbv2.LOAD_BALANCER_KIND, elbv2.TARGET_GROUP_KIND, elbv2.SECURITY_GROUP_KIND)
-    layers = {name: cleanup.KINDS[name].layer for name in kinds}
-    assert layers["load balancer"] == cleanup.LAYER_ROUTING
-    assert layers["target group"] < layers["load balancer"]
-    assert layers["alb security group"] == cleanup.LAYER_FOUNDATION + 1
+    after = {kind.name: kind.after for kind in teardown.RESOURCE_KINDS}
+    assert after["load balancer"] == ("http api", "ecs service")
+    assert "load balancer" in after["target group"]
+    assert after["alb security group"] == ("load balancer",)

@@ -53,7 +53,7 @@ class FakeEcr:
         endpoint = "https://123456789012.dkr.ecr.us-east-1.amazonaws.com"
         return {"authorizationData": [{"authorizationToken": token, "proxyEndpoint": endpoint}]}
 
-    def describe_images(self, repositoryName: str, imageIds: list) -> dict:  # noqa: N803
+    def describe_images(self, repositoryName: str, imageIds: list) -> dict:
         assert imageIds == [{"imageTag": "v1"}]
         detail = {"imageDigest": DIGEST, "imageSizeInBytes": 73_400_320}
         return {"imageDetails": [{**detail, "imageManifestMediaType": self.media_type}]}

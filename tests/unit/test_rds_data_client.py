@@ -14,8 +14,9 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from helpers import aurora, naming
+from helpers import aurora, naming, pacing
 from helpers import cleanup as helpers_cleanup
+from helpers.aurora import teardown as aurora_teardown
 from helpers.rds_data import DataApi, format_timestamp, from_field, to_parameters
 
 CLUSTER = "arn:aws:rds:us-east-1:123456789012:cluster:scd-dev-19-db"
@@ -305,6 +306,7 @@ class NoCallsLab:
     run_id = "dev"
     region = "us-east-1"
     is_local = True
+    pace = pacing.LOCAL
 
     def name(self, pattern: str, name: str, max_length: int = 64) -> str:
         return naming.resource_name(self.run_id, pattern, name, max_length)
@@ -451,7 +453,7 @@ class SlowLab(NoCallsLab):
 def _delete_writer(rds: SlowRds, monkeypatch) -> None:
     monkeypatch.setattr("helpers.waiting.time.sleep", lambda seconds: None)
     resource = helpers_cleanup.Resource(aurora.INSTANCE_KIND, "scd-dev-19-db-writer", "19", "dev")
-    helpers_cleanup.KINDS[aurora.INSTANCE_KIND].delete(SlowLab(rds), resource)
+    helpers_cleanup.declared_kinds()[aurora.INSTANCE_KIND].delete(SlowLab(rds), resource)
 
 
 def test_an_instance_already_being_deleted_is_waited_for_not_deleted_again(monkeypatch):
@@ -475,11 +477,8 @@ def test_other_delete_errors_are_not_swallowed(monkeypatch):
 
 
 def test_teardown_kinds_delete_instances_before_clusters_before_subnet_groups():
-    layers = {
-        kind: helpers_cleanup.KINDS[kind].layer
-        for kind in (aurora.INSTANCE_KIND, aurora.CLUSTER_KIND, aurora.SUBNET_GROUP_KIND)
-    }
-    assert layers[aurora.INSTANCE_KIND] > layers[aurora.CLUSTER_KIND]
-    assert layers[aurora.CLUSTER_KIND] > helpers_cleanup.LAYER_DATA
-    assert layers[aurora.SUBNET_GROUP_KIND] < helpers_cleanup.LAYER_DATA
-    assert "helpers.aurora" in helpers_cleanup.SERVICE_MODULES
+    after = {kind.name: kind.after for kind in aurora_teardown.RESOURCE_KINDS}
+    assert after[aurora.CLUSTER_KIND] == (aurora.INSTANCE_KIND,)
+    assert after[aurora.SUBNET_GROUP_KIND] == (aurora.CLUSTER_KIND,)
+    assert "lambda function" in after[aurora.INSTANCE_KIND]
+    assert set(aurora.CLUSTER_KINDS) <= set(helpers_cleanup.declared_kinds())
