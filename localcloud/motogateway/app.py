@@ -77,7 +77,8 @@ def call(
 
     model = service_model(service)
     operation_model = model.operation_model(operation)
-    request = create_serializer(model.protocol, include_validation=True).serialize_to_request(
+    protocol = _moto_protocol(model)
+    request = create_serializer(protocol, include_validation=True).serialize_to_request(
         params, operation_model
     )
     prepare_request_dict(request, endpoint_url="http://localhost")
@@ -91,7 +92,7 @@ def call(
         f"AWS4-HMAC-SHA256 Credential=internal/20200101/{region}/{model.signing_name}/"
         "aws4_request, SignedHeaders=host, Signature=0"
     )
-    if model.protocol == "query":
+    if protocol == "query":
         headers.setdefault("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
     environ = EnvironBuilder(
         path=request["url_path"].split("?")[0],
@@ -104,7 +105,7 @@ def call(
         app_iter, status, response_headers = run_wsgi_app(app, environ, buffered=True)
         payload = b"".join(app_iter)
     status_code = int(status.split()[0])
-    parsed = create_parser(model.protocol).parse(
+    parsed = create_parser(protocol).parse(
         {"status_code": status_code, "headers": dict(response_headers), "body": payload},
         operation_model.output_shape,
     )
@@ -115,6 +116,12 @@ def call(
         )
     parsed.pop("ResponseMetadata", None)
     return parsed
+
+
+def _moto_protocol(model: Any) -> str:
+    """The service's protocol that moto answers: botocore may prefer CBOR, moto speaks JSON."""
+    offered = model.metadata.get("protocols") or [model.protocol]
+    return next((p for p in offered if p != "smithy-rpc-v2-cbor"), model.protocol)
 
 
 def _post(app: WsgiApp, path: str, body: dict[str, Any]) -> int:
