@@ -1,9 +1,11 @@
 """How one ECS container definition becomes a local process: image, command, environment.
 
 The container's `image` (an ECR URI with a tag or digest) is resolved through the local ECR
-to a digest and the digest to a process-runtime image built by `helpers.images`, exactly as
-Lambda image functions are. Docker's rules give the command line: a container `entryPoint`
-replaces the image's ENTRYPOINT (and drops its CMD), a container `command` replaces CMD.
+to a digest and the digest to an image of the local image store (`localcloud.images`),
+exactly as Lambda image functions are. Docker's rules give the command line: a container
+`entryPoint` replaces the image's ENTRYPOINT (and drops its CMD), a container `command`
+replaces CMD; see
+https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_parameters.html
 """
 
 from __future__ import annotations
@@ -14,10 +16,14 @@ import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..lambda_.functions import _image_digest
+from ..images import load_local_image
+from ..lambda_.functions import image_digest
 from ..protocols import ServiceError
+
+if TYPE_CHECKING:
+    from ..context import CloudContext
 
 DEFAULT_STOP_TIMEOUT_S = 30  # Fargate default when stopTimeout is not set (maximum 120 s)
 _PYTHON = re.compile(r"^(?:/usr(?:/local)?/bin/)?python(?:3(?:\.\d+)?)?$")
@@ -50,7 +56,7 @@ class ContainerPlan:
     env: dict[str, str] = field(default_factory=dict)
 
 
-def plan_container(definition: dict[str, Any], override: dict[str, Any]) -> ContainerPlan:
+def plan_container(definition: dict[str, Any]) -> ContainerPlan:
     """The static part of a plan (no image lookup yet) from a container definition."""
     log_config = definition.get("logConfiguration") or {}
     log_options = None
@@ -66,66 +72,119 @@ def plan_container(definition: dict[str, Any], override: dict[str, Any]) -> Cont
     )
 
 
-def resolve_container(
-    cloud: Any,
-    plan: ContainerPlan,
-    definition: dict[str, Any],
-    override: dict[str, Any],
-    region: str,
-    account_id: str,
-) -> None:
-    """Fill in the plan's image, command, cwd and environment; StartFailure if impossible."""
-    from ..images import load_local_image
+class ContainerResolver:
+    """Resolves container plans against the local cloud: images, secrets, endpoint."""
 
-    digest = _image_digest(region, account_id, plan.image)
-    image = load_local_image(digest) if digest else None
-    if image is None:
-        raise StartFailure(
-            f"CannotPullContainerError: pull image manifest has been retried 1 time(s): "
-            f"failed to resolve ref {plan.image}: {plan.image}: not found "
-            "(the local cloud runs only images built and pushed with helpers.images.build_and_push)"
+    def __init__(self, cloud: CloudContext) -> None:
+        self.cloud = cloud
+
+    def resolve(
+        self,
+        plan: ContainerPlan,
+        definition: dict[str, Any],
+        override: dict[str, Any],
+        region: str,
+        account_id: str,
+    ) -> None:
+        """Fill in the plan's image, command, cwd and environment; StartFailure if impossible."""
+        digest = image_digest(self.cloud.moto, region, account_id, plan.image)
+        image = load_local_image(digest) if digest else None
+        if image is None:
+            raise StartFailure(
+                f"CannotPullContainerError: pull image manifest has been retried 1 time(s): "
+                f"failed to resolve ref {plan.image}: {plan.image}: not found "
+                "(the local cloud runs only images built and pushed with "
+                "helpers.images.build_and_push)"
+            )
+        plan.image_digest = digest
+        rootfs = Path(image["rootfs"])
+        entrypoint = definition.get("entryPoint")
+        command = override.get("command") or definition.get("command")
+        if entrypoint:
+            argv = list(entrypoint) + list(command or [])
+        else:
+            argv = list(image.get("entrypoint") or []) + list(command or image.get("cmd") or [])
+        if not argv:
+            raise StartFailure(
+                f"CannotStartContainerError: Error response from daemon: no command specified "
+                f"for container {plan.name}"
+            )
+        plan.argv = [_executable(argv[0], image, rootfs), *argv[1:]]
+        workdir = definition.get("workingDirectory") or image.get("workdir") or "/"
+        plan.cwd = str(rootfs / workdir.lstrip("/"))
+        environment = {**dict(image.get("env") or {})}
+        for source in (definition.get("environment"), override.get("environment")):
+            for item in source or []:
+                environment[item["name"]] = item.get("value", "")
+        for secret in definition.get("secrets") or []:
+            environment[secret["name"]] = self._secret_value(secret["valueFrom"], region)
+        venv_bin = str(Path(image["python"]).parent)
+        host_path = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")
+        environment.update(
+            {
+                "AWS_ENDPOINT_URL": self.cloud.endpoint_url,
+                "AWS_REGION": region,
+                "AWS_DEFAULT_REGION": region,
+                # The task role's credentials on AWS; the local cloud accepts any.
+                "AWS_ACCESS_KEY_ID": "test",
+                "AWS_SECRET_ACCESS_KEY": "test",
+                "AWS_SESSION_TOKEN": "test",
+                "AWS_CONFIG_FILE": os.devnull,
+                "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+                "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE",
+                "PATH": f"{venv_bin}:{host_path}",
+                "PYTHONUNBUFFERED": environment.get("PYTHONUNBUFFERED", "1"),
+            }
         )
-    plan.image_digest = digest
-    rootfs = Path(image["rootfs"])
-    entrypoint = definition.get("entryPoint")
-    command = override.get("command") or definition.get("command")
-    if entrypoint:
-        argv = list(entrypoint) + list(command or [])
-    else:
-        argv = list(image.get("entrypoint") or []) + list(command or image.get("cmd") or [])
-    if not argv:
-        raise StartFailure(
-            f"CannotStartContainerError: Error response from daemon: no command specified "
-            f"for container {plan.name}"
-        )
-    plan.argv = [_executable(argv[0], image, rootfs), *argv[1:]]
-    workdir = definition.get("workingDirectory") or image.get("workdir") or "/"
-    plan.cwd = str(rootfs / workdir.lstrip("/"))
-    environment = {**dict(image.get("env") or {})}
-    for source in (definition.get("environment"), override.get("environment")):
-        for item in source or []:
-            environment[item["name"]] = item.get("value", "")
-    for secret in definition.get("secrets") or []:
-        environment[secret["name"]] = _secret_value(cloud, secret["valueFrom"], region)
-    venv_bin = str(Path(image["python"]).parent)
-    host_path = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")
-    environment.update(
-        {
-            "AWS_ENDPOINT_URL": cloud.endpoint_url,
-            "AWS_REGION": region,
-            "AWS_DEFAULT_REGION": region,
-            # The task role's credentials on AWS; the local cloud accepts any.
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_SESSION_TOKEN": "test",
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE",
-            "PATH": f"{venv_bin}:{host_path}",
-            "PYTHONUNBUFFERED": environment.get("PYTHONUNBUFFERED", "1"),
-        }
-    )
-    plan.env = environment
+        plan.env = environment
+
+    def _secret_value(self, value_from: str, region: str) -> str:
+        """A `secrets` entry: Secrets Manager ARN (optionally :jsonKey:stage:version) or SSM."""
+        parts = value_from.split(":")
+        try:
+            if len(parts) >= 7 and parts[2] == "secretsmanager":
+                secret_id = ":".join(parts[:7])
+                json_key = parts[7] if len(parts) > 7 else ""
+                params: dict[str, Any] = {"SecretId": secret_id}
+                if len(parts) > 8 and parts[8]:
+                    params["VersionStage"] = parts[8]
+                if len(parts) > 9 and parts[9]:
+                    params["VersionId"] = parts[9]
+                secret_region = parts[3] or region
+                value = self.cloud.moto.call(
+                    "secretsmanager", "GetSecretValue", params, secret_region
+                ).get("SecretString", "")
+                if json_key:
+                    found = json.loads(value).get(json_key)
+                    if found is None:
+                        raise StartFailure(
+                            "ResourceInitializationError: unable to pull secrets or registry "
+                            "auth: retrieved secret from Secrets Manager did not contain json key "
+                            f"{json_key}"
+                        )
+                    return found if isinstance(found, str) else json.dumps(found)
+                return value
+            name = (
+                value_from.split(":parameter", 1)[-1]
+                if value_from.startswith("arn:")
+                else value_from
+            )
+            ssm_region = parts[3] if value_from.startswith("arn:") and len(parts) > 3 else region
+            result = self.cloud.moto.call(
+                "ssm", "GetParameter", {"Name": name, "WithDecryption": True}, ssm_region
+            )
+            return result["Parameter"]["Value"]
+        except ServiceError as error:
+            raise StartFailure(
+                "ResourceInitializationError: unable to pull secrets or registry auth: execution "
+                f"resource retrieval failed: unable to retrieve secret from asm: service call has "
+                f"been retried 1 time(s): {error.code}: {error.message} ({value_from})"
+            ) from error
+        except ValueError as error:
+            raise StartFailure(
+                f"ResourceInitializationError: unable to pull secrets or registry auth: "
+                f"secret {value_from} is not JSON, so a json key cannot be read from it"
+            ) from error
 
 
 def _executable(program: str, image: dict[str, Any], rootfs: Path) -> str:
@@ -135,49 +194,3 @@ def _executable(program: str, image: dict[str, Any], rootfs: Path) -> str:
     if program.startswith("/") and (rootfs / program.lstrip("/")).exists():
         return str(rootfs / program.lstrip("/"))
     return program
-
-
-def _secret_value(cloud: Any, value_from: str, region: str) -> str:
-    """A `secrets` entry: Secrets Manager ARN (optionally :jsonKey:stage:version) or SSM."""
-    parts = value_from.split(":")
-    try:
-        if len(parts) >= 7 and parts[2] == "secretsmanager":
-            secret_id = ":".join(parts[:7])
-            json_key = parts[7] if len(parts) > 7 else ""
-            params: dict[str, Any] = {"SecretId": secret_id}
-            if len(parts) > 8 and parts[8]:
-                params["VersionStage"] = parts[8]
-            if len(parts) > 9 and parts[9]:
-                params["VersionId"] = parts[9]
-            secret_region = parts[3] or region
-            value = cloud.moto.call("secretsmanager", "GetSecretValue", params, secret_region).get(
-                "SecretString", ""
-            )
-            if json_key:
-                found = json.loads(value).get(json_key)
-                if found is None:
-                    raise StartFailure(
-                        f"ResourceInitializationError: unable to pull secrets or registry auth: "
-                        f"retrieved secret from Secrets Manager did not contain json key {json_key}"
-                    )
-                return found if isinstance(found, str) else json.dumps(found)
-            return value
-        name = (
-            value_from.split(":parameter", 1)[-1] if value_from.startswith("arn:") else value_from
-        )
-        ssm_region = parts[3] if value_from.startswith("arn:") and len(parts) > 3 else region
-        result = cloud.moto.call(
-            "ssm", "GetParameter", {"Name": name, "WithDecryption": True}, ssm_region
-        )
-        return result["Parameter"]["Value"]
-    except ServiceError as error:
-        raise StartFailure(
-            "ResourceInitializationError: unable to pull secrets or registry auth: execution "
-            f"resource retrieval failed: unable to retrieve secret from asm: service call has "
-            f"been retried 1 time(s): {error.code}: {error.message} ({value_from})"
-        ) from error
-    except ValueError as error:
-        raise StartFailure(
-            f"ResourceInitializationError: unable to pull secrets or registry auth: "
-            f"secret {value_from} is not JSON, so a json key cannot be read from it"
-        ) from error

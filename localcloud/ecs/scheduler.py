@@ -17,6 +17,8 @@ scheduler does:
   into moto's service record, so DescribeServices and the services_stable waiter see them;
 - every SAMPLE_S it publishes AWS/ECS CPUUtilization and MemoryUtilization per service,
   measured from the tasks' processes (percent of the task's cpu and memory size).
+
+AWS's scheduler: https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs_services.html
 """
 
 from __future__ import annotations
@@ -28,24 +30,18 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..elbv2.provider import ElbV2Provider
 from ..protocols import ServiceError
-from .service_record import (
-    Deployment,
-    Draining,
-    LocalService,
-    elb_call,
-    new_deployment_id,
-    publish_utilisation,
-    sync_moto,
-    target_group_state,
-    utc_now,
-)
+from ..registry import RequestContext
+from .models import Deployment, Draining, LocalService, new_deployment_id, utc_now
+from .moto_records import MotoRecords
+from .runner import TaskRunner
+from .task import LocalTask
 
 if TYPE_CHECKING:
-    from .provider import EcsProvider
-    from .tasks import LocalTask
+    from ..context import CloudContext
 
-log = logging.getLogger("localcloud.ecs.services")
+log = logging.getLogger(__name__)
 
 TICK_S = 0.25  # how often services are reconciled
 # AWS/ECS utilisation sampling interval (AWS aggregates per minute); tests shorten it
@@ -56,8 +52,10 @@ HEALTHY_RESET_S = 10.0  # a task running this long without problems resets the b
 class ServiceScheduler:
     """Reconciles every local service from one background thread."""
 
-    def __init__(self, provider: EcsProvider) -> None:
-        self.provider = provider
+    def __init__(self, cloud: CloudContext, runner: TaskRunner, records: MotoRecords) -> None:
+        self.cloud = cloud
+        self.runner = runner
+        self.records = records
         self.services: dict[str, LocalService] = {}
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -78,7 +76,7 @@ class ServiceScheduler:
         cluster_name = (cluster or "default").rsplit("/", 1)[-1]
         for service in self.services.values():
             if name in (service.arn, service.name) and (
-                name == service.arn or service.cluster_arn.rsplit("/", 1)[-1] == cluster_name
+                name == service.arn or service.cluster_name == cluster_name
             ):
                 return service
         return None
@@ -110,16 +108,11 @@ class ServiceScheduler:
                 self._begin_stop(service, arn, self._scale_in_reason(service))
             self._reconcile(service)
 
-    def task_arns(self, service: LocalService) -> set[str]:
-        """Every task the service started (all deployments)."""
-        return {arn for deployment in service.deployments for arn in deployment.tasks}
-
     def active_in_cluster(self, cluster: str) -> bool:
         """True while a service of the cluster is ACTIVE or DRAINING."""
         name = cluster.rsplit("/", 1)[-1]
         return any(
-            s.status != "INACTIVE" and s.cluster_arn.rsplit("/", 1)[-1] == name
-            for s in self.services.values()
+            s.status != "INACTIVE" and s.cluster_name == name for s in self.services.values()
         )
 
     def close(self) -> None:
@@ -148,17 +141,27 @@ class ServiceScheduler:
                 self._last_sample = time.monotonic()
                 for service in services:
                     if service.status != "INACTIVE":
-                        tasks = [self.provider.tasks[arn] for arn in self._live_task_arns(service)]
-                        publish_utilisation(self.provider.cloud, service, tasks)
+                        self._publish_utilisation(service)
+
+    def _publish_utilisation(self, service: LocalService) -> None:
+        """Record AWS/ECS CPUUtilization and MemoryUtilization samples of a service's tasks."""
+        tasks = [self.runner.tasks[arn] for arn in self._live_task_arns(service)]
+        samples = [measured for task in tasks if (measured := task.usage()) is not None]
+        dimensions = {"ClusterName": service.cluster_name, "ServiceName": service.name}
+        for cpu, memory in samples:
+            self.cloud.publisher.record("AWS/ECS", "CPUUtilization", cpu, dimensions, "Percent")
+            self.cloud.publisher.record(
+                "AWS/ECS", "MemoryUtilization", memory, dimensions, "Percent"
+            )
 
     def _task(self, arn: str) -> LocalTask | None:
-        return self.provider.tasks.get(arn)
+        return self.runner.get(arn)
 
     def _live_task_arns(self, service: LocalService) -> list[str]:
         """Tasks not yet STOPPED (any deployment)."""
         return [
             arn
-            for arn in self.task_arns(service)
+            for arn in service.task_arns()
             if (task := self._task(arn)) is not None and task.running
         ]
 
@@ -172,6 +175,33 @@ class ServiceScheduler:
             and task.desired_status == "RUNNING"
             and arn not in service.draining
         ]
+
+    def _load_balancer(self) -> ElbV2Provider:
+        """The local ALB, which serves target registration and live target health."""
+        return self.cloud.providers.get(ElbV2Provider)
+
+    def _start_tasks(self, service: LocalService, deployment: Deployment, count: int) -> list[str]:
+        """Start `count` tasks of a service's deployment; their ARNs."""
+        params: dict[str, Any] = {
+            "cluster": service.cluster_arn,
+            "taskDefinition": deployment.task_definition,
+            "count": count,
+            "launchType": service.launch_type,
+            "startedBy": deployment.id,
+            "group": f"service:{service.name}",
+        }
+        if service.network_configuration:
+            params["networkConfiguration"] = service.network_configuration
+        if service.propagate_tags:
+            params["tags"] = service.propagate_tags
+        try:
+            result = self.runner.run_tasks(params, service.context, service.arn)
+        except ServiceError as error:
+            service.event(f"was unable to place a task. Reason: {error.message}.")
+            return []
+        started = [task["taskArn"] for task in result.get("tasks", [])]
+        deployment.tasks.extend(started)
+        return started
 
     def _reconcile(self, service: LocalService) -> None:
         """One pass: handle stopped tasks, targets, health, scaling, rollout, moto's record."""
@@ -188,7 +218,12 @@ class ServiceScheduler:
         elif not self._live_task_arns(service):
             service.status = "INACTIVE"
         self._update_rollout(service)
-        sync_moto(service, self.provider.tasks)
+        self.records.write_service(service, self._last_status)
+
+    def _last_status(self, arn: str) -> str | None:
+        """A task's lastStatus, or None if the runner does not know it (any more)."""
+        task = self._task(arn)
+        return task.last_status if task is not None else None
 
     def _handle_stopped(self, service: LocalService) -> None:
         """Deregister stopped tasks; count failures for the back-off."""
@@ -227,11 +262,8 @@ class ServiceScheduler:
                 target = {"Id": task.private_ip, "Port": int(balancer["containerPort"])}
                 group = balancer["targetGroupArn"]
                 try:
-                    elb_call(
-                        self.provider.cloud,
-                        "RegisterTargets",
-                        {"TargetGroupArn": group, "Targets": [target]},
-                        service,
+                    self._load_balancer().RegisterTargets(
+                        {"TargetGroupArn": group, "Targets": [target]}, _request(service)
                     )
                 except ServiceError as error:  # e.g. the target group was deleted under us
                     log.debug("cannot register %s in %s: %s", arn, group, error.message)
@@ -245,7 +277,7 @@ class ServiceScheduler:
         for entry in service.registered.pop(arn, []):
             params = {"TargetGroupArn": entry["group"], "Targets": [entry["target"]]}
             try:
-                elb_call(self.provider.cloud, "DeregisterTargets", params, service)
+                self._load_balancer().DeregisterTargets(params, _request(service))
             except ServiceError:  # the target group is gone already
                 continue
             if announce:
@@ -255,7 +287,7 @@ class ServiceScheduler:
         """(target group, TargetHealth) of a registered task's targets."""
         states = []
         for entry in service.registered.get(arn, []):
-            group = target_group_state(self.provider.cloud, entry["group"])
+            group = self._load_balancer().group(entry["group"])
             if group is None:  # deleted under us
                 continue
             target = entry["target"]
@@ -302,10 +334,7 @@ class ServiceScheduler:
         """Deregister now, stop after the target group's deregistration delay."""
         if arn in service.draining:
             return
-        groups = [
-            target_group_state(self.provider.cloud, e["group"])
-            for e in service.registered.get(arn, [])
-        ]
+        groups = [self._load_balancer().group(e["group"]) for e in service.registered.get(arn, [])]
         delay = max((g.settings.deregistration_delay for g in groups if g is not None), default=0.0)
         self._deregister(service, arn, announce=True)
         service.draining[arn] = Draining(time.monotonic() + delay, reason)
@@ -337,7 +366,7 @@ class ServiceScheduler:
         self._reset_back_off(service, live)
         missing = service.desired_count - len(live)
         if missing > 0 and now >= service.next_start_at:
-            started = self.provider.start_service_tasks(service, primary, missing)
+            started = self._start_tasks(service, primary, missing)
             if started:
                 service.steady = False
                 service.event(
@@ -406,3 +435,8 @@ class ServiceScheduler:
             service.event("has reached a steady state.")
         if not settled:
             service.steady = False
+
+
+def _request(service: LocalService) -> RequestContext:
+    """A request context in the service's account and region (for the ALB's operations)."""
+    return RequestContext(service.context.region, service.context.account_id)

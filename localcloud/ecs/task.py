@@ -23,18 +23,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..motogateway.app import MOTO_LOCK
+from ..motogateway import LogsWriter
 from .containers import ContainerPlan, StartFailure
+from .models import utc_now
 
 log = logging.getLogger("localcloud.ecs")
 
 STEP_S = 0.06  # minimum time spent in each transitional state, so a poller can see it
-FLUSH_S = 0.2  # log batching interval
 LISTEN_TIMEOUT_S = 60.0  # a container with port mappings is RUNNING once it listens, or by then
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+TIMES = (
+    "createdAt",
+    "pullStartedAt",
+    "pullStoppedAt",
+    "startedAt",
+    "stoppingAt",
+    "executionStoppedAt",
+    "stoppedAt",
+)
 
 
 @dataclass
@@ -53,50 +58,6 @@ class ContainerRun:
     host_ports: dict[int, int] = field(default_factory=dict)  # containerPort -> loopback port
 
 
-class LogShipper:
-    """Batches container output lines and writes them to moto's CloudWatch Logs."""
-
-    def __init__(self) -> None:
-        self._pending: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="ecs-logs", daemon=True)
-        self._thread.start()
-
-    def add(self, key: tuple[str, str, str, str], message: str) -> None:
-        """Queue one event for (account, region, group, stream)."""
-        event = {"timestamp": int(time.time() * 1000), "message": message}
-        with self._lock:
-            self._pending.setdefault(key, []).append(event)
-
-    def flush(self) -> None:
-        """Write everything queued so far."""
-        with self._lock:
-            pending, self._pending = self._pending, {}
-        if not pending:
-            return
-        from moto.logs.models import logs_backends
-
-        with MOTO_LOCK:
-            for (account, region, group, stream), events in pending.items():
-                logs = logs_backends[account][region]
-                try:
-                    if stream not in logs.groups[group].streams:
-                        logs.create_log_stream(group, stream)
-                    logs.put_log_events(group, stream, events)
-                except Exception:  # the group was deleted meanwhile: AWS drops the lines too
-                    log.debug("dropped %d log events for %s", len(events), group)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(FLUSH_S):
-            self.flush()
-
-    def close(self) -> None:
-        """Stop the background flushing after a last flush."""
-        self._stop.set()
-        self.flush()
-
-
 class LocalTask:
     """A Fargate task run as local processes, one per container."""
 
@@ -108,7 +69,8 @@ class LocalTask:
         task_definition: dict[str, Any],
         containers: list[ContainerRun],
         prepare: Callable[[ContainerRun], None],
-        shipper: LogShipper,
+        logs: LogsWriter,
+        report_status: Callable[[LocalTask], None],
     ) -> None:
         self.arn = arn
         self.id = arn.rsplit("/", 1)[-1]
@@ -117,11 +79,12 @@ class LocalTask:
         self.cluster_arn = "default"
         self.task_definition = task_definition
         self.containers = containers
-        self.shipper = shipper
+        self.logs = logs
         self._prepare = prepare
+        self._report_status = report_status
         self.last_status = "PROVISIONING"
         self.desired_status = "RUNNING"
-        self.times: dict[str, dt.datetime] = {"createdAt": _now()}
+        self.times: dict[str, dt.datetime] = {"createdAt": utc_now()}
         self.transitions: list[tuple[str, float]] = [("PROVISIONING", time.time())]
         self.stop_code: str | None = None
         self.stopped_reason: str | None = None
@@ -154,6 +117,48 @@ class LocalTask:
             if container_port in container.host_ports:
                 return "127.0.0.1", container.host_ports[container_port]
         return None
+
+    def overlay(self, task: dict[str, Any]) -> None:
+        """Replace moto's status fields of a task dict (DescribeTasks) by this task's real ones."""
+        definition = self.task_definition
+        task["lastStatus"] = self.last_status
+        task["desiredStatus"] = self.desired_status
+        task["cpu"] = task.get("cpu") or definition.get("cpu")
+        task["memory"] = task.get("memory") or definition.get("memory")
+        task.setdefault("platformVersion", "1.4.0")
+        task["platformVersion"] = task["platformVersion"] or "1.4.0"
+        task["connectivity"] = "CONNECTED"
+        for name in TIMES:
+            if name in self.times:
+                task[name] = self.times[name]
+            else:
+                task.pop(name, None)
+        if self.stop_code:
+            task["stopCode"] = self.stop_code
+        if self.stopped_reason and self.desired_status == "STOPPED":
+            task["stoppedReason"] = self.stopped_reason
+        interfaces = network_interfaces(task)
+        task["containers"] = [self._describe_container(run, interfaces) for run in self.containers]
+
+    def _describe_container(self, run: ContainerRun, interfaces: list[dict[str, str]]) -> dict:
+        """One containers[] entry."""
+        entry: dict[str, Any] = {
+            "containerArn": run.arn,
+            "taskArn": self.arn,
+            "name": run.plan.name,
+            "image": run.plan.image,
+            "runtimeId": run.runtime_id,
+            "lastStatus": run.last_status,
+            "networkInterfaces": interfaces,
+            "healthStatus": "UNKNOWN",
+        }
+        if run.plan.image_digest:
+            entry["imageDigest"] = run.plan.image_digest
+        if run.exit_code is not None:
+            entry["exitCode"] = run.exit_code
+        if run.reason:
+            entry["reason"] = run.reason
+        return entry
 
     def usage(self) -> tuple[float, float] | None:
         """(CPU %, memory %) of the task's size since the last call, measured from processes."""
@@ -196,41 +201,32 @@ class LocalTask:
         with self._lock:
             self.last_status = status
             self.transitions.append((status, time.time()))
-        self._sync_moto()
+        self.report_status()
         if pause:
             time.sleep(STEP_S)
 
-    def _sync_moto(self) -> None:
-        """Keep moto's task (ListTasks filters) in step with the real state."""
-        from moto.ecs.models import ecs_backends
-
-        with MOTO_LOCK:
-            backend = ecs_backends[self.account_id][self.region]
-            for tasks in backend.tasks.values():
-                task = tasks.get(self.arn)
-                if task is not None:
-                    task.last_status = self.last_status
-                    task.desired_status = self.desired_status
-                    task.stopped_reason = self.stopped_reason or ""
+    def report_status(self) -> None:
+        """Mirror the status into moto's task record (what ListTasks filters on)."""
+        self._report_status(self)
 
     def _run(self) -> None:
         """The lifecycle: provision, pull, start, watch, stop."""
         try:
             time.sleep(STEP_S)
             self._set("PENDING", pause=False)
-            self.times["pullStartedAt"] = _now()
+            self.times["pullStartedAt"] = utc_now()
             try:
                 for container in self.containers:
                     self._prepare(container)
             finally:
-                self.times["pullStoppedAt"] = _now()
+                self.times["pullStoppedAt"] = utc_now()
             time.sleep(STEP_S)
             self._set("ACTIVATING")
             if not self._stop_requested.is_set():
                 self._start_processes()
                 self._cpu_seen = (time.monotonic(), 0.0)  # usage() counts from the start
                 self._wait_listening()
-                self.times["startedAt"] = _now()
+                self.times["startedAt"] = utc_now()
                 self._set("RUNNING", pause=False)
                 self._watch()
         except StartFailure as failure:
@@ -290,7 +286,7 @@ class LocalTask:
             )
         for raw in process.stdout:
             if key is not None:
-                self.shipper.add(key, raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+                self.logs.add(key, raw.decode("utf-8", errors="replace").rstrip("\r\n"))
         process.stdout.close()
 
     def _wait_listening(self) -> None:
@@ -331,7 +327,7 @@ class LocalTask:
         """DEACTIVATING → STOPPING (SIGTERM, SIGKILL after stopTimeout) → ... → STOPPED."""
         with self._lock:
             self.desired_status = "STOPPED"
-        self.times["stoppingAt"] = _now()
+        self.times["stoppingAt"] = utc_now()
         self._set("DEACTIVATING")
         self._set("STOPPING", pause=False)
         for container in self.containers:
@@ -350,11 +346,11 @@ class LocalTask:
             self._record_exit(container)
             if container.reader is not None:
                 container.reader.join(timeout=5)
-        self.times["executionStoppedAt"] = _now()
-        self.shipper.flush()
+        self.times["executionStoppedAt"] = utc_now()
+        self.logs.flush()
         time.sleep(STEP_S)
         self._set("DEPROVISIONING")
-        self.times["stoppedAt"] = _now()
+        self.times["stoppedAt"] = utc_now()
         self._set("STOPPED", pause=False)
 
     def _record_exit(self, container: ContainerRun) -> None:
@@ -375,3 +371,17 @@ def _signal_group(process: subprocess.Popen[bytes] | None, sig: int) -> None:
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, sig)
+
+
+def network_interfaces(task: dict[str, Any]) -> list[dict[str, str]]:
+    """The ENI that moto attached to a task dict, as containers[].networkInterfaces."""
+    for attachment in task.get("attachments") or []:
+        details = {d.get("name"): d.get("value") for d in attachment.get("details", [])}
+        if "privateIPv4Address" in details:
+            return [
+                {
+                    "attachmentId": attachment.get("id", ""),
+                    "privateIpv4Address": details["privateIPv4Address"],
+                }
+            ]
+    return []
