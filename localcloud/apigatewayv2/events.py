@@ -1,9 +1,10 @@
 """Lambda proxy payloads of an HTTP API: the event sent and the response mapped (pure).
 
 Payload 2.0 follows the API Gateway developer guide ("Working with AWS Lambda proxy
-integrations for HTTP APIs") and the project's emulation spec, section 3: header names
-lowercased and duplicates comma-joined, query values comma-joined, `cookies` split out,
-empty maps and an empty body left out. A named stage's prefix stays in `rawPath` and
+integrations for HTTP APIs",
+https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html):
+header names lowercased and duplicates comma-joined, query values comma-joined, `cookies`
+split out, empty maps and an empty body left out. A named stage's prefix stays in `rawPath` and
 `requestContext.http.path` (as community reports of real events show). Payload 1.0 is the
 REST shape plus `"version": "1.0"`.
 """
@@ -14,9 +15,11 @@ import base64
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
+
+from ..http.messages import HttpRequest, HttpResponse
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _TEXT_TYPES = (
@@ -27,34 +30,6 @@ _TEXT_TYPES = (
     "application/x-www-form-urlencoded",
     "application/graphql",
 )
-
-
-@dataclass
-class HttpRequest:
-    """A client request as the listener received it."""
-
-    method: str
-    raw_path: str
-    raw_query: str
-    headers: list[tuple[str, str]]
-    body: bytes = b""
-    source_ip: str = "127.0.0.1"
-    protocol: str = "HTTP/1.1"
-    port: int = 0
-
-    def header(self, name: str) -> str | None:
-        """The first value of a header (case-insensitive)."""
-        name = name.lower()
-        return next((v for k, v in self.headers if k.lower() == name), None)
-
-
-@dataclass
-class HttpResponse:
-    """What the listener sends back."""
-
-    status: int
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..context import CloudContext
+from ..http.messages import HttpRequest, HttpResponse
+from ..http.upstream import UpstreamPool, UpstreamTimeout, UpstreamUnavailable
+from ..lambda_.provider import LambdaProvider
 from ..protocols import ServiceError
 from ..registry import RequestContext
-from . import events, routing
-from .events import EventContext, HttpRequest, HttpResponse, MalformedResponse
-from .upstream import Forwarder, UpstreamTimeout, UpstreamUnavailable
+from . import events, http_proxy, routing
+from .events import EventContext, MalformedResponse
+from .metrics import record_request
 
 log = logging.getLogger("localcloud.apigatewayv2")
 
@@ -60,9 +64,8 @@ class Gateway:
     region: str
     account_id: str
     snapshot: Callable[[], Snapshot | None]
-    lambda_provider: Callable[[], Any]
-    forwarder: Forwarder
-    metrics: MetricsQueue
+    cloud: CloudContext
+    pool: UpstreamPool  # keep-alive connections to HTTP_PROXY backends
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         """Serve one request; every answer carries `apigw-requestid`."""
@@ -73,7 +76,8 @@ class Gateway:
         response = outcome.response
         response.headers.append(("apigw-requestid", request_id))
         if outcome.stage is not None:  # AWS: no stage, no metrics (and no logs)
-            self.metrics.record(
+            record_request(
+                self.cloud.publisher,
                 self.api_id,
                 outcome.stage,
                 epoch_ms / 1000,
@@ -136,9 +140,9 @@ class Gateway:
         function_arn, qualifier = function_of(integration.get("IntegrationUri") or "")
         region = function_arn.split(":")[3] if function_arn.count(":") >= 6 else self.region
         context = RequestContext(region=region or self.region, account_id=self.account_id)
-        provider = self.lambda_provider()
+        provider = self.cloud.providers.get(LambdaProvider)
         try:
-            spec = provider._spec(function_arn, qualifier, context)
+            spec = provider.function_spec(function_arn, qualifier, context)
         except ServiceError as problem:
             log.warning("API %s: cannot invoke %s: %s", self.api_id, function_arn, problem)
             return events.error(500, INTERNAL)
@@ -184,7 +188,9 @@ class Gateway:
         if host:
             headers.append(("Forwarded", f"for={request.source_ip};host={host};proto=http"))
         try:
-            return self.forwarder.forward(method, url, headers, request.body, timeout_ms / 1000)
+            return http_proxy.forward(
+                self.pool, method, url, headers, request.body, timeout_ms / 1000
+            )
         except UpstreamTimeout:
             return events.error(*UNAVAILABLE)
         except UpstreamUnavailable as problem:
@@ -200,87 +206,3 @@ def function_of(uri: str) -> tuple[str, str | None]:
     if len(parts) >= 8 and parts[5] == "function":
         return ":".join(parts[:7]), parts[7] or None
     return uri, None
-
-
-class MetricsQueue:
-    """AWS/ApiGateway metrics, recorded without slowing requests: a background thread puts
-    them into the CloudWatch store."""
-
-    def __init__(self, store: Callable[[], Any]) -> None:
-        self._store = store
-        self._queue: queue.SimpleQueue[tuple | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def record(
-        self,
-        api_id: str,
-        stage: str,
-        timestamp: float,
-        status: int,
-        latency_ms: float,
-        integration_ms: float | None,
-    ) -> None:
-        """Queue one request's data points."""
-        self._ensure_thread()
-        self._queue.put((api_id, stage, timestamp, status, latency_ms, integration_ms))
-
-    def clear(self) -> None:
-        """Drop queued data (the local cloud was reset)."""
-        try:
-            while True:
-                self._queue.get_nowait()
-        except queue.Empty:
-            pass
-
-    def close(self) -> None:
-        """Stop the background thread after what is queued."""
-        self._queue.put(None)
-
-    def _ensure_thread(self) -> None:
-        """Start the publishing thread on first use."""
-        if self._thread is None:
-            with self._lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(
-                        target=self._run, name="apigw-metrics", daemon=True
-                    )
-                    self._thread.start()
-
-    def _run(self) -> None:
-        """Publish queued data until close()."""
-        while (item := self._queue.get()) is not None:
-            try:
-                self._publish(*item)
-            except Exception:  # a metrics problem must not stop later data
-                log.exception("could not record API Gateway metrics")
-
-    def _publish(
-        self,
-        api_id: str,
-        stage: str,
-        timestamp: float,
-        status: int,
-        latency_ms: float,
-        integration_ms: float | None,
-    ) -> None:
-        """One request's data points, by ApiId and by ApiId + Stage."""
-        store = self._store()
-        data = [
-            ("Count", 1, "Count"),
-            ("4xx", int(400 <= status < 500), "Count"),
-            ("5xx", int(status >= 500), "Count"),
-            ("Latency", round(latency_ms, 3), "Milliseconds"),
-        ]
-        if integration_ms is not None:
-            data.append(("IntegrationLatency", round(integration_ms, 3), "Milliseconds"))
-        for dimensions in ({"ApiId": api_id}, {"ApiId": api_id, "Stage": stage}):
-            for name, value, unit in data:
-                store.put(
-                    "AWS/ApiGateway",
-                    name,
-                    value,
-                    dimensions=dimensions,
-                    unit=unit,
-                    timestamp=timestamp,
-                )

@@ -49,21 +49,25 @@ import string
 import threading
 from typing import Any
 
-from ..lambda_.provider import LambdaProvider
+from ..context import CloudContext
+from ..http.messages import WholeMessages
+from ..http.server import HttpListener
+from ..http.upstream import UpstreamPool
 from ..protocols import ServiceError
 from ..registry import Provider, RequestContext
-from . import routing
-from .gateway import Gateway, MetricsQueue, Snapshot
-from .listener import Listener
-from .upstream import Forwarder
+from . import events, routing
+from .gateway import Gateway, Snapshot
 
 log = logging.getLogger("localcloud.apigatewayv2")
+
+IDLE_TIMEOUT = 120.0  # an idle client connection is closed after this many seconds
+SERVED_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 
 class _Api:
     """A served HTTP API: where it lives and its listener."""
 
-    def __init__(self, api_id: str, region: str, account_id: str, listener: Listener) -> None:
+    def __init__(self, api_id: str, region: str, account_id: str, listener: HttpListener) -> None:
         self.api_id = api_id
         self.region = region
         self.account_id = account_id
@@ -75,19 +79,18 @@ class ApiGatewayV2Provider(Provider):
 
     service = "apigatewayv2"
 
-    def __init__(self, cloud: Any) -> None:
+    def __init__(self, cloud: CloudContext) -> None:
         super().__init__(cloud)
         self._apis: dict[str, _Api] = {}
         self._snapshots: dict[str, Snapshot] = {}
         self._changes: dict[str, int] = {}  # per API, so a stale read is never cached
         self._deployments: dict[str, dict[str, dict[str, Any]]] = {}
         self._lock = threading.RLock()
-        self.forwarder = Forwarder()
-        self.metrics = MetricsQueue(lambda: self.cloud.metrics)
+        self.pool = UpstreamPool()  # keep-alive connections to HTTP_PROXY backends
 
     # --- APIs -------------------------------------------------------------------------
 
-    def CreateApi(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+    def CreateApi(self, params: dict, context: RequestContext) -> dict:
         """moto creates the API; an HTTP API gets a local listener (and quick-create parts)."""
         result = self._moto("CreateApi", params, context)
         if result.get("ProtocolType") == "HTTP":
@@ -96,22 +99,22 @@ class ApiGatewayV2Provider(Provider):
             self._serve(result["ApiId"], context)
         return result
 
-    def ImportApi(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+    def ImportApi(self, params: dict, context: RequestContext) -> dict:
         """moto imports the OpenAPI definition; the HTTP API gets a local listener."""
         result = self._moto("ImportApi", params, context)
         if result.get("ProtocolType", "HTTP") == "HTTP":
             self._serve(result["ApiId"], context)
         return result
 
-    def ReimportApi(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+    def ReimportApi(self, params: dict, context: RequestContext) -> dict:
         """moto re-imports the definition; the listener serves the new routes."""
         return self._changed("ReimportApi", params, context)
 
-    def UpdateApi(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+    def UpdateApi(self, params: dict, context: RequestContext) -> dict:
         """moto updates the API."""
         return self._changed("UpdateApi", params, context)
 
-    def DeleteApi(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+    def DeleteApi(self, params: dict, context: RequestContext) -> dict:
         """moto deletes the API; its listener stops."""
         result = self._moto("DeleteApi", params, context)
         with self._lock:
@@ -125,45 +128,45 @@ class ApiGatewayV2Provider(Provider):
 
     # --- Configuration changes: moto stores them, the cached snapshot is dropped --------
 
-    def CreateRoute(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+    def CreateRoute(self, params: dict, context: RequestContext) -> dict:
         """moto creates the route; the listener serves it at once."""
         return self._changed("CreateRoute", params, context)
 
-    def UpdateRoute(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+    def UpdateRoute(self, params: dict, context: RequestContext) -> dict:
         """moto updates the route; the listener serves the change at once."""
         return self._changed("UpdateRoute", params, context)
 
-    def DeleteRoute(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+    def DeleteRoute(self, params: dict, context: RequestContext) -> dict:
         """moto deletes the route; the listener stops serving it."""
         return self._changed("DeleteRoute", params, context)
 
-    def CreateIntegration(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+    def CreateIntegration(self, params: dict, context: RequestContext) -> dict:
         """moto creates the integration (AWS_PROXY and HTTP_PROXY are run locally)."""
         return self._changed("CreateIntegration", params, context)
 
-    def UpdateIntegration(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+    def UpdateIntegration(self, params: dict, context: RequestContext) -> dict:
         """moto updates the integration; the listener uses the change at once."""
         return self._changed("UpdateIntegration", params, context)
 
-    def DeleteIntegration(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+    def DeleteIntegration(self, params: dict, context: RequestContext) -> dict:
         """moto deletes the integration."""
         return self._changed("DeleteIntegration", params, context)
 
-    def CreateStage(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+    def CreateStage(self, params: dict, context: RequestContext) -> dict:
         """moto creates the stage; it is served at once (with or without AutoDeploy)."""
         return self._changed("CreateStage", params, context)
 
-    def UpdateStage(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+    def UpdateStage(self, params: dict, context: RequestContext) -> dict:
         """moto updates the stage (e.g. its stage variables)."""
         return self._changed("UpdateStage", params, context)
 
-    def DeleteStage(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+    def DeleteStage(self, params: dict, context: RequestContext) -> dict:
         """moto deletes the stage; its requests fall to `$default` or 404."""
         return self._changed("DeleteStage", params, context)
 
     # --- Deployments (moto has no route for them) -------------------------------------
 
-    def CreateDeployment(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+    def CreateDeployment(self, params: dict, context: RequestContext) -> dict:
         """Record a deployment (DEPLOYED at once); stages always serve the current routes."""
         api_id = params["ApiId"]
         self._moto("GetApi", {"ApiId": api_id}, context)  # NotFoundException if unknown
@@ -181,18 +184,18 @@ class ApiGatewayV2Provider(Provider):
             self._deployments.setdefault(api_id, {})[deployment["DeploymentId"]] = deployment
         return copy.deepcopy(deployment)
 
-    def GetDeployments(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+    def GetDeployments(self, params: dict, context: RequestContext) -> dict:
         """The API's recorded deployments, oldest first (one page)."""
         self._moto("GetApi", {"ApiId": params["ApiId"]}, context)
         with self._lock:
             items = list(self._deployments.get(params["ApiId"], {}).values())
         return {"Items": copy.deepcopy(items)}
 
-    def GetDeployment(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+    def GetDeployment(self, params: dict, context: RequestContext) -> dict:
         """One recorded deployment (NotFoundException if unknown)."""
         return copy.deepcopy(self._deployment(params))
 
-    def DeleteDeployment(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+    def DeleteDeployment(self, params: dict, context: RequestContext) -> dict:
         """Forget a recorded deployment (NotFoundException if unknown)."""
         self._deployment(params)
         with self._lock:
@@ -223,12 +226,11 @@ class ApiGatewayV2Provider(Provider):
             stopper.start()
         for stopper in stoppers:
             stopper.join()
-        self.metrics.clear()
+        self.pool.clear()
 
     def shutdown(self) -> None:
-        """Stop every listener and the metrics thread."""
+        """Stop every listener (the publisher flushes the last request metrics)."""
         self.reset()
-        self.metrics.close()
 
     # --- Internals ----------------------------------------------------------------------
 
@@ -253,11 +255,11 @@ class ApiGatewayV2Provider(Provider):
             region=context.region,
             account_id=context.account_id,
             snapshot=lambda: self._snapshot(api_id),
-            lambda_provider=lambda: self.cloud.providers.get(LambdaProvider),
-            forwarder=self.forwarder,
-            metrics=self.metrics,
+            cloud=self.cloud,
+            pool=self.pool,
         )
-        listener = Listener(api_id, gateway)
+        serve = WholeMessages(gateway, events.error, SERVED_METHODS)
+        listener = HttpListener(f"apigw-{api_id}", serve, IDLE_TIMEOUT)
         listener.start()
         with self._lock:
             self._apis[api_id] = _Api(api_id, context.region, context.account_id, listener)

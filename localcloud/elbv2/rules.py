@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-# AWS's error-page template: 162 bytes for the 503 and 122 for the 502 (emulation spec 6.1).
+# AWS's error-page template: 162 bytes for the 503 and 122 for the 502.
 _PAGE = "<html>\r\n<head><title>{0}</title></head>\r\n<body>\r\n<center><h1>{0}</h1></center>\r\n</body>\r\n</html>\r\n"  # noqa: E501
 ERROR_TITLES = {
     301: "301 Moved Permanently",  # redirect bodies in this template are unconfirmed
@@ -26,7 +26,7 @@ ERROR_TITLES = {
     500: "500 Internal Server Error",
     502: "502 Bad Gateway",
     503: "503 Service Temporarily Unavailable",
-    504: "504 Gateway Time-out",  # unconfirmed: no observed 504 body in the project's references
+    504: "504 Gateway Time-out",  # unconfirmed: assumed to follow the same template
 }
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 

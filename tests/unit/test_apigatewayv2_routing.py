@@ -1,4 +1,5 @@
-"""HTTP API routing, payload 2.0 events and Lambda response mapping, without a local cloud."""
+"""HTTP API routing, payload 2.0 events, Lambda response mapping and metrics, without a local
+cloud."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import json
 
 import pytest
 
-from localcloud.apigatewayv2 import events, routing
-from localcloud.apigatewayv2.events import EventContext, HttpRequest, MalformedResponse
+from localcloud.apigatewayv2 import events, metrics, routing
+from localcloud.apigatewayv2.events import EventContext, MalformedResponse
 from localcloud.apigatewayv2.gateway import function_of
+from localcloud.http.messages import HttpRequest
 
 
 def _routes(*keys: str) -> list[routing.Route]:
@@ -218,3 +220,19 @@ def test_error_bodies_are_compact_json():
     response = events.error(404, "Not Found")
     assert response.body == b'{"message":"Not Found"}'
     assert response.headers == [("Content-Type", "application/json")]
+
+
+def test_request_metrics_by_api_and_by_api_and_stage():
+    data = metrics.request_data("a1", "prod", 502, 12.34567, 10.0)
+    by_api, by_stage = {"ApiId": "a1"}, {"ApiId": "a1", "Stage": "prod"}
+    expected = [
+        ("Count", 1, "Count"),
+        ("4xx", 0, "Count"),
+        ("5xx", 1, "Count"),
+        ("Latency", 12.346, "Milliseconds"),
+        ("IntegrationLatency", 10.0, "Milliseconds"),
+    ]
+    assert data == [(n, d, v, u) for d in (by_api, by_stage) for n, v, u in expected]
+    # No integration ran (e.g. no route): no IntegrationLatency.
+    names = [name for name, *_ in metrics.request_data("a1", "$default", 404, 1.0, None)]
+    assert names == ["Count", "4xx", "5xx", "Latency"] * 2

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections import Counter, defaultdict
 
 import pytest
 
 from localcloud.elbv2 import health, metrics, rules
 from localcloud.elbv2.health import CheckResult, HealthSettings, Target, TargetGroupState
+from localcloud.metrics import MetricPublisher, MetricStore
+from localcloud.metrics.store import Bucket, MetricId
 
 FAIL_500 = CheckResult(
     False, "Target.ResponseCodeMismatch", "Health checks failed with these codes: [500]"
@@ -360,24 +363,68 @@ def test_unreachable_address_times_out_without_waiting():
 # -- metrics ------------------------------------------------------------------------------
 
 
-def test_aggregate_counts_per_dimension_set():
-    found = metrics.aggregate(
-        [
-            ("app/a/1", "targetgroup/t/2", 200, "target", 0.01),
-            ("app/a/1", "targetgroup/t/2", 503, "target", 0.02),
-            ("app/a/1", "targetgroup/t/2", 503, "elb", None),
-            ("app/a/1", "", 302, "redirect", None),
-        ]
-    )
-    lb = (("LoadBalancer", "app/a/1"),)
-    both = (("LoadBalancer", "app/a/1"), ("TargetGroup", "targetgroup/t/2"))
-    assert found[("RequestCount", lb)] == 4
-    assert found[("RequestCount", both)] == 3
-    assert found[("HTTPCode_Target_2XX_Count", both)] == 1
-    assert found[("HTTPCode_Target_5XX_Count", lb)] == 1
-    assert found[("HTTPCode_ELB_5XX_Count", lb)] == 1
-    assert found[("HTTPCode_ELB_503_Count", lb)] == 1
-    assert ("HTTPCode_ELB_503_Count", both) not in found
-    assert found[("HTTP_Redirect_Count", lb)] == 1
-    assert found[("HTTPCode_ELB_3XX_Count", lb)] == 1
-    assert sorted(found[("TargetResponseTime", lb)]) == [0.01, 0.02]
+SAMPLES = [
+    ("app/a/1", "targetgroup/t/2", 200, "target", 0.01),
+    ("app/a/1", "targetgroup/t/2", 503, "target", 0.02),
+    ("app/a/1", "targetgroup/t/2", 503, "elb", None),
+    ("app/a/1", "", 302, "redirect", None),
+]
+LB = (("LoadBalancer", "app/a/1"),)
+BOTH = (("LoadBalancer", "app/a/1"), ("TargetGroup", "targetgroup/t/2"))
+
+
+def test_request_data_counts_per_dimension_set():
+    counts: Counter[tuple[str, tuple]] = Counter()
+    times: dict[tuple[str, tuple], list[float]] = defaultdict(list)
+    for sample in SAMPLES:
+        for name, dims, value, unit in metrics.request_data(*sample):
+            key = (name, tuple(sorted(dims.items())))
+            if unit == "Seconds":
+                times[key].append(value)
+            else:
+                assert (unit, value) == ("Count", 1.0)
+                counts[key] += 1
+    assert counts[("RequestCount", LB)] == 4
+    assert counts[("RequestCount", BOTH)] == 3
+    assert counts[("HTTPCode_Target_2XX_Count", BOTH)] == 1
+    assert counts[("HTTPCode_Target_5XX_Count", LB)] == 1
+    assert counts[("HTTPCode_ELB_5XX_Count", LB)] == 1
+    assert counts[("HTTPCode_ELB_503_Count", LB)] == 1
+    assert ("HTTPCode_ELB_503_Count", BOTH) not in counts
+    assert counts[("HTTP_Redirect_Count", LB)] == 1
+    assert counts[("HTTPCode_ELB_3XX_Count", LB)] == 1
+    assert sorted(times[("TargetResponseTime", LB)]) == [0.01, 0.02]
+    assert set(counts) | set(times) == {
+        ("RequestCount", LB),
+        ("RequestCount", BOTH),
+        ("HTTPCode_Target_2XX_Count", LB),
+        ("HTTPCode_Target_2XX_Count", BOTH),
+        ("HTTPCode_Target_5XX_Count", LB),
+        ("HTTPCode_Target_5XX_Count", BOTH),
+        ("TargetResponseTime", LB),
+        ("TargetResponseTime", BOTH),
+        ("HTTPCode_ELB_5XX_Count", LB),
+        ("HTTPCode_ELB_503_Count", LB),
+        ("HTTPCode_ELB_3XX_Count", LB),
+        ("HTTP_Redirect_Count", LB),
+    }
+
+
+def test_requests_reach_the_store_as_sums_and_samples_through_the_publisher():
+    store = MetricStore()
+    publisher = MetricPublisher(store)
+    for sample in SAMPLES:
+        metrics.record_request(publisher, *sample)
+    publisher.flush()
+
+    def bucket(name: str, dims: tuple) -> Bucket:
+        found = store.buckets(MetricId(metrics.NAMESPACE, name, dims), 0, 2**40, 2**40)
+        assert len(found) == 1
+        return found[0]
+
+    assert bucket("RequestCount", LB).total == 4
+    assert bucket("RequestCount", LB).unit == "Count"
+    assert bucket("HTTPCode_ELB_503_Count", LB).total == 1
+    response_time = bucket("TargetResponseTime", BOTH)
+    assert (response_time.unit, response_time.count) == ("Seconds", 2)
+    assert response_time.total == pytest.approx(0.03)

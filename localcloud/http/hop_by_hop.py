@@ -1,6 +1,6 @@
-"""The HTTP headers that never cross a proxy, for the local ALB and API Gateway listeners."""
+"""The HTTP headers that never cross a proxy: each hop sets its own."""
 
-# RFC 9110 section 7.6.1: connection-specific headers; each hop sets its own.
+# RFC 9110 section 7.6.1: connection-specific headers.
 HOP_BY_HOP = frozenset(
     {
         "connection",
