@@ -49,6 +49,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
+from ..context import CloudContext
 from ..metrics.store import (
     BASIC_STATISTICS,
     UNITS,
@@ -95,9 +96,9 @@ class CloudWatchProvider(Provider):
 
     service = "cloudwatch"
 
-    def __init__(self, cloud: Any, store: MetricStore | None = None) -> None:
+    def __init__(self, cloud: CloudContext) -> None:
         super().__init__(cloud)
-        self.store = store if store is not None else cloud.metrics  # unit tests pass a store
+        self.store: MetricStore = cloud.metrics
 
     def reset(self) -> None:
         """Forget all metrics."""
@@ -108,7 +109,7 @@ class CloudWatchProvider(Provider):
         series, data = self.store.counts()
         return {"metrics": series, "datapoints": data}
 
-    def PutMetricData(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+    def PutMetricData(self, params: dict, context: RequestContext) -> dict:
         """Check every datum like AWS, then store them all in one step."""
         namespace, data = params["Namespace"], params.get("MetricData")
         if data is None:
@@ -134,7 +135,7 @@ class CloudWatchProvider(Provider):
         self.store.insert(items)
         return {}
 
-    def GetMetricStatistics(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+    def GetMetricStatistics(self, params: dict, context: RequestContext) -> dict:
         """Datapoints per period (and per unit when no Unit is given), oldest first."""
         stats, extended = params.get("Statistics") or [], params.get("ExtendedStatistics") or []
         _check_statistics(stats, extended)
@@ -171,7 +172,7 @@ class CloudWatchProvider(Provider):
             datapoints.append(point)
         return {"Label": params["MetricName"], "Datapoints": datapoints}
 
-    def GetMetricData(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+    def GetMetricData(self, params: dict, context: RequestContext) -> dict:
         """MetricStat queries, paged by MaxDatapoints; expressions are refused."""
         queries = params["MetricDataQueries"]
         _check_queries(queries)
@@ -239,7 +240,7 @@ class CloudWatchProvider(Provider):
             points.reverse()
         return [t for t, _ in points], [v for _, v in points], messages
 
-    def ListMetrics(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+    def ListMetrics(self, params: dict, context: RequestContext) -> dict:
         """Distinct metrics matching the filters, sorted, 500 per page."""
         recently = params.get("RecentlyActive")
         if recently not in (None, "PT3H"):

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PG_ADMIN = "localcloud_admin"  # the manager's own superuser, kept apart from the owner's user
-_SAVED = ("kind", "owner", "port", "pid", "user", "database", "max_connections", "tls")
+SAVED_FIELDS = ("kind", "owner", "port", "pid", "user", "database", "max_connections", "tls")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
-_MAX_SOCKET_PATH = 100  # AF_UNIX paths are limited to 107 bytes
+MAX_SOCKET_PATH = 100  # AF_UNIX paths are limited to 107 bytes
 
 
 class EngineError(RuntimeError):
@@ -38,7 +38,9 @@ class EngineEndpoint:
 
 
 @dataclass
-class _Instance:
+class EngineInstance:
+    """One server the manager runs for an owner: its directory, port, process and secrets."""
+
     kind: str
     owner: str
     dir: Path
@@ -67,33 +69,38 @@ class _Instance:
         return self.proc is not None and self.proc.poll() is None
 
 
-def _save(inst: _Instance) -> None:
-    info = {k: getattr(inst, k) for k in _SAVED} | {"data_dir": str(inst.data_dir)}
+def save_instance(inst: EngineInstance) -> None:
+    """Write instance.json (no secrets) and, if there are secrets, credentials.json (0600)."""
+    info = {k: getattr(inst, k) for k in SAVED_FIELDS} | {"data_dir": str(inst.data_dir)}
     tmp = inst.dir / "instance.json.tmp"
     tmp.write_text(json.dumps(info, indent=1))
     tmp.replace(inst.dir / "instance.json")  # atomic: `down` may read it at any moment
     if inst.secrets:
-        _write_private(inst.dir / "credentials.json", json.dumps(inst.secrets))
+        write_private(inst.dir / "credentials.json", json.dumps(inst.secrets))
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner may read (mode 0600 from the start)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(text)
 
 
-def _os_user() -> str:
+def os_user() -> str:
+    """The name of the user this process runs as."""
     return pwd.getpwuid(os.geteuid()).pw_name  # not $USER: runuser/sudo may leave it stale
 
 
-def _check_name(what: str, name: str | None) -> None:
+def check_name(what: str, name: str | None) -> None:
+    """Refuse a user or database name that is not a plain SQL identifier."""
     if name is not None and not _NAME.fullmatch(name):
         raise EngineError(f"invalid {what} {name!r}: use letters, digits and _ (at most 63)")
 
 
-def _socket(inst: _Instance, name: str) -> Path:
+def socket_path(inst: EngineInstance, name: str) -> Path:
+    """Where a server's Unix socket goes: its data dir, or /tmp when that path is too long."""
     path = inst.data_dir / name
-    if len(str(path)) <= _MAX_SOCKET_PATH:
+    if len(str(path)) <= MAX_SOCKET_PATH:
         return path
     short = Path("/tmp") / f"localcloud-{os.geteuid()}"  # for a deep state dir
     short.mkdir(mode=0o700, exist_ok=True)

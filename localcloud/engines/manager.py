@@ -18,15 +18,23 @@ from typing import Any
 from ..config import HOST
 from . import mysql, postgres, redis
 from .common import (
-    _SAVED,
     PG_ADMIN,
+    SAVED_FIELDS,
     EngineEndpoint,
     EngineError,
-    _check_name,
-    _Instance,
-    _save,
+    EngineInstance,
+    check_name,
+    save_instance,
 )
-from .processes import _launch, _pg_ids, _port_free, _runs_on, _stop, _terminate, kill_leftovers
+from .processes import (
+    kill_leftovers,
+    launch,
+    port_free,
+    postgres_ids,
+    runs_on,
+    stop_instance,
+    terminate,
+)
 
 # Per kind: init(inst) and command(inst); for databases also ensure_account and set_password.
 _ENGINES: dict[str, ModuleType] = {"mysql": mysql, "postgres": postgres, "redis": redis}
@@ -41,12 +49,12 @@ class EngineManager:
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()  # guards the dicts and port choice; never held long
         self._owner_locks: dict[str, threading.RLock] = {}
-        self._instances: dict[str, _Instance] = {}
+        self._instances: dict[str, EngineInstance] = {}
         self._reserved: set[int] = set()  # ports chosen by starts still in progress
         for meta in self.root.glob("*/instance.json"):
             with contextlib.suppress(OSError, ValueError, TypeError):
                 info = json.loads(meta.read_text())
-                inst = _Instance(dir=meta.parent, **{k: info.get(k) for k in _SAVED})
+                inst = EngineInstance(dir=meta.parent, **{k: info.get(k) for k in SAVED_FIELDS})
                 creds = meta.parent / "credentials.json"
                 inst.secrets = json.loads(creds.read_text()) if creds.exists() else {}
                 self._instances[inst.owner] = inst
@@ -99,13 +107,13 @@ class EngineManager:
         """Stop the owner's server and keep its data."""
         with self._owner_lock(owner):
             if inst := self._instances.get(owner):
-                _stop(inst)
+                stop_instance(inst)
 
     def remove(self, owner: str) -> None:
         """Stop the owner's server and delete its data."""
         with self._owner_lock(owner):
             if inst := self._instances.get(owner):
-                _stop(inst)
+                stop_instance(inst)
             with self._lock:
                 self._instances.pop(owner, None)
             shutil.rmtree(self._dir_for(owner), ignore_errors=True)
@@ -117,7 +125,7 @@ class EngineManager:
         rows = []
         for inst in instances:
             pid = inst.proc.pid if inst.alive() else inst.pid
-            running = bool(pid and _runs_on(pid, inst.data_dir))  # also a dead daemon's leftover
+            running = bool(pid and runs_on(pid, inst.data_dir))  # also a dead daemon's leftover
             rows.append(
                 {
                     "kind": inst.kind,
@@ -151,7 +159,7 @@ class EngineManager:
 
     def set_password(self, owner: str, user: str, password: str) -> None:
         """Change a user's password on the owner's running server."""
-        _check_name("user name", user)
+        check_name("user name", user)
         with self._owner_lock(owner):
             inst = self._instances.get(owner)
             if inst is None or not inst.alive():
@@ -164,7 +172,7 @@ class EngineManager:
                 raise EngineError(f"there is no user {user!r} on the {inst.kind} server of {owner}")
             if user == inst.user:
                 inst.secrets["password"] = password
-                _save(inst)
+                save_instance(inst)
 
     # ----- bookkeeping ----------------------------------------------------------------
 
@@ -176,7 +184,7 @@ class EngineManager:
         slug = re.sub(r"[^A-Za-z0-9]+", "-", owner).strip("-")[:40]
         return self.root / f"{slug}-{hashlib.sha256(owner.encode()).hexdigest()[:8]}"
 
-    def _endpoint(self, inst: _Instance) -> EngineEndpoint:
+    def _endpoint(self, inst: EngineInstance) -> EngineEndpoint:
         i = inst
         pid = i.proc.pid if i.alive() else None
         ca = i.dir / "ca.pem" if i.tls else None
@@ -186,16 +194,16 @@ class EngineManager:
         )
 
     def _ensure(self, kind: str, owner: str, password: str | None, **fields: Any) -> EngineEndpoint:
-        _check_name("user name", fields.get("user"))
-        _check_name("database name", fields.get("database"))
+        check_name("user name", fields.get("user"))
+        check_name("database name", fields.get("database"))
         with self._owner_lock(owner):
-            inst = self._instances.get(owner) or _Instance(kind, owner, self._dir_for(owner))
+            inst = self._instances.get(owner) or EngineInstance(kind, owner, self._dir_for(owner))
             if inst.kind != kind:
                 raise EngineError(f"{owner} already has a {inst.kind} engine; remove it first")
             # Settings that only take effect at start: restart to apply a change.
             start_only = ("max_connections", "tls") if kind == "postgres" else ("tls",)
             if inst.alive() and any(getattr(inst, k) != fields.get(k, False) for k in start_only):
-                _stop(inst)
+                stop_instance(inst)
             for key, value in fields.items():
                 setattr(inst, key, value)
             if password is not None:
@@ -206,14 +214,14 @@ class EngineManager:
                 self._start(inst)
             if kind != "redis":
                 self._ensure_account(inst)
-            _save(inst)
+            save_instance(inst)
             return self._endpoint(inst)
 
-    def _pick_port(self, inst: _Instance) -> int:
+    def _pick_port(self, inst: EngineInstance) -> int:
         """The instance's previous port if still free, else a free port no other instance has."""
         with self._lock:
             others = {i.port for i in self._instances.values() if i is not inst} | self._reserved
-            port = inst.port if inst.port not in others and _port_free(inst.port) else 0
+            port = inst.port if inst.port not in others and port_free(inst.port) else 0
             while not port or port in others:
                 with socket.socket() as s:
                     s.bind((HOST, 0))
@@ -221,11 +229,11 @@ class EngineManager:
             self._reserved.add(port)
             return port
 
-    def _start(self, inst: _Instance) -> None:
+    def _start(self, inst: EngineInstance) -> None:
         inst.dir.mkdir(parents=True, exist_ok=True)
-        inst.dir.chmod(0o711 if _pg_ids(inst) else 0o700)  # postgres must pass through
-        if inst.pid and _runs_on(inst.pid, inst.data_dir):
-            _terminate(inst.pid, inst.stop_signal)  # a dead daemon's server holds the data dir
+        inst.dir.chmod(0o711 if postgres_ids(inst) else 0o700)  # postgres must pass through
+        if inst.pid and runs_on(inst.pid, inst.data_dir):
+            terminate(inst.pid, inst.stop_signal)  # a dead daemon's server holds the data dir
         inst.pid = None
         engine = _ENGINES[inst.kind]
         if not (inst.dir / "initialized").exists():
@@ -235,22 +243,22 @@ class EngineManager:
         for attempt in range(3):
             port = inst.port = self._pick_port(inst)
             try:
-                return _launch(inst, *engine.command(inst))
+                return launch(inst, *engine.command(inst))
             except EngineError:
-                if attempt == 2 or _port_free(port):
+                if attempt == 2 or port_free(port):
                     raise  # not a lost race for the port: the log tail in the error says why
             finally:
                 with self._lock:
                     self._reserved.discard(port)
 
-    def _ensure_account(self, inst: _Instance) -> None:
+    def _ensure_account(self, inst: EngineInstance) -> None:
         user, password = inst.user, inst.secrets["password"]
         with _admin_errors(inst, f"setting up user {user!r}"):
             _ENGINES[inst.kind].ensure_account(inst, password)
 
 
 @contextlib.contextmanager
-def _admin_errors(inst: _Instance, doing: str) -> Iterator[None]:
+def _admin_errors(inst: EngineInstance, doing: str) -> Iterator[None]:
     try:
         yield
     except EngineError:

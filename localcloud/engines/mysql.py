@@ -7,30 +7,30 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .common import _Instance, _os_user, _socket
-from .processes import _argv, _run
+from .common import EngineInstance, os_user, socket_path
+from .processes import command_line, run_setup
 
 # Small caches so that many small clusters fit (about 55 MB RSS and 34 MB of disk each).
 _MYSQL_SIZES = " --innodb-buffer-pool-size=8M --innodb-log-file-size=4M"
 
 
 # The manager logs in through the socket, authenticated as its OS user: no secret.
-def init(inst: _Instance) -> None:
+def init(inst: EngineInstance) -> None:
     template = "--no-defaults --datadir={data} --skip-test-db" + _MYSQL_SIZES
     template += " --auth-root-authentication-method=socket --auth-root-socket-user={me}"
     if os.geteuid() == 0:
         template += " --user=root"  # else it would try to switch to the `mysql` user
-    _run(inst, _argv(inst, "mysql_install", template))
+    run_setup(inst, command_line(inst, "mysql_install", template))
 
 
-def command(inst: _Instance) -> tuple[list[str], Callable[[], None]]:
+def command(inst: EngineInstance) -> tuple[list[str], Callable[[], None]]:
     template = (
         "--no-defaults --datadir={data} --socket={sock} --pid-file={data}/mysqld.pid"
         " --port={port} --bind-address={host} --max-connections={max} --skip-log-bin"
         " --skip-name-resolve --character-set-server=utf8mb4 --key-buffer-size=1M"
         " --collation-server=utf8mb4_general_ci --aria-pagecache-buffer-size=1M" + _MYSQL_SIZES
     )
-    cmd = _argv(inst, "mysql", template, sock=_socket(inst, "mysqld.sock"))
+    cmd = command_line(inst, "mysql", template, sock=socket_path(inst, "mysqld.sock"))
     if os.geteuid() == 0:
         cmd.append("--user=root")  # mariadbd refuses to run as root unless told to
 
@@ -42,13 +42,13 @@ def command(inst: _Instance) -> tuple[list[str], Callable[[], None]]:
 
 
 @contextlib.contextmanager
-def admin(inst: _Instance) -> Iterator[Any]:
+def admin(inst: EngineInstance) -> Iterator[Any]:
     import pymysql
 
-    sock = str(_socket(inst, "mysqld.sock"))
+    sock = str(socket_path(inst, "mysqld.sock"))
     # mariadb-install-db lets the installing OS user (root, or the student) in through the
     # socket with unix_socket authentication: root@localhost, or <user>@localhost.
-    conn = pymysql.connect(unix_socket=sock, user=_os_user(), connect_timeout=2, autocommit=True)
+    conn = pymysql.connect(unix_socket=sock, user=os_user(), connect_timeout=2, autocommit=True)
     try:
         with conn.cursor() as cur:
             yield cur
@@ -56,7 +56,7 @@ def admin(inst: _Instance) -> Iterator[Any]:
         conn.close()
 
 
-def ensure_account(inst: _Instance, password: str) -> None:
+def ensure_account(inst: EngineInstance, password: str) -> None:
     """Create or update the owner's user with all privileges, and its database."""
     user, db = inst.user, inst.database
     with admin(inst) as cur:
@@ -68,7 +68,7 @@ def ensure_account(inst: _Instance, password: str) -> None:
         cur.execute("SET GLOBAL max_connections = %s", (inst.max_connections,))
 
 
-def set_password(inst: _Instance, user: str, password: str) -> bool:
+def set_password(inst: EngineInstance, user: str, password: str) -> bool:
     """Change user's password; False if there is no such user."""
     with admin(inst) as cur:
         q = "SELECT 1 FROM mysql.user WHERE user=%s AND host='%%'"

@@ -9,26 +9,33 @@ from pathlib import Path
 from typing import Any
 
 from ..config import HOST
-from .common import _MAX_SOCKET_PATH, PG_ADMIN, EngineError, _Instance, _save, _write_private
-from .processes import _argv, _pg_ids, _run
+from .common import (
+    MAX_SOCKET_PATH,
+    PG_ADMIN,
+    EngineError,
+    EngineInstance,
+    save_instance,
+    write_private,
+)
+from .processes import command_line, postgres_ids, run_setup
 
 
 # A generated admin password over TCP, so the socket path never matters.
-def init(inst: _Instance) -> None:
-    if ids := _pg_ids(inst):
+def init(inst: EngineInstance) -> None:
+    if ids := postgres_ids(inst):
         _check_reachable(inst.dir, ids)
     inst.data_dir.mkdir(mode=0o700)
     inst.secrets["admin"] = secrets.token_urlsafe(24)
-    _save(inst)
+    save_instance(inst)
     pwfile = inst.dir / ".pwfile"  # initdb (maybe as postgres) must read it: no pipe
-    _write_private(pwfile, inst.secrets["admin"] + "\n")
+    write_private(pwfile, inst.secrets["admin"] + "\n")
     if ids:
         os.chown(inst.data_dir, *ids)
         os.chown(pwfile, *ids)
     try:
         template = "-D {data} -U {admin} --auth=scram-sha-256 --pwfile={d}/.pwfile -E UTF8"
         template += " --locale=C --no-sync"  # no fsync: a fresh cluster is cheap to redo
-        _run(inst, _argv(inst, "initdb", template, admin=PG_ADMIN))
+        run_setup(inst, command_line(inst, "initdb", template, admin=PG_ADMIN))
     finally:
         pwfile.unlink(missing_ok=True)
 
@@ -46,24 +53,24 @@ def _check_reachable(path: Path, ids: tuple[int, int]) -> None:
             )
 
 
-def command(inst: _Instance) -> tuple[list[str], Callable[[], None]]:
-    short = len(str(inst.data_dir)) + 16 <= _MAX_SOCKET_PATH  # else no socket at all
+def command(inst: EngineInstance) -> tuple[list[str], Callable[[], None]]:
+    short = len(str(inst.data_dir)) + 16 <= MAX_SOCKET_PATH  # else no socket at all
     # log_min_error_statement=panic: a failed ALTER ROLE must not log its password.
     template = "-D {data} -p {port} -k {sockdir} -c listen_addresses={host}"
     template += " -c max_connections={max} -c shared_buffers=32MB"
     template += " -c log_min_error_statement=panic"
-    cmd = _argv(inst, "postgres", template, sockdir=inst.data_dir if short else "")
+    cmd = command_line(inst, "postgres", template, sockdir=inst.data_dir if short else "")
     return cmd, lambda: admin(inst).close()
 
 
-def admin(inst: _Instance) -> Any:
+def admin(inst: EngineInstance) -> Any:
     import psycopg
 
     login = {"user": PG_ADMIN, "password": inst.secrets["admin"], "dbname": "postgres"}
     return psycopg.connect(host=HOST, port=inst.port, connect_timeout=2, autocommit=True, **login)
 
 
-def ensure_account(inst: _Instance, password: str) -> None:
+def ensure_account(inst: EngineInstance, password: str) -> None:
     """Create or update the owner's role, as RDS's master user, and its database."""
     from psycopg import sql
 
@@ -83,7 +90,7 @@ def ensure_account(inst: _Instance, password: str) -> None:
             conn.execute(q.format(sql.Identifier(db), ident))
 
 
-def set_password(inst: _Instance, user: str, password: str) -> bool:
+def set_password(inst: EngineInstance, user: str, password: str) -> bool:
     """Change user's password; False if there is no such role."""
     from psycopg import sql
 

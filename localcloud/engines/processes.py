@@ -16,7 +16,7 @@ from typing import Any
 
 from ..config import HOST
 from . import install
-from .common import EngineError, _Instance, _os_user, _save
+from .common import EngineError, EngineInstance, os_user, save_instance
 
 START_TIMEOUT = 60.0  # generous: crash recovery on a busy 2-core machine takes a while
 STOP_TIMEOUT = 10.0
@@ -29,9 +29,9 @@ def kill_leftovers(root: Path) -> list[int]:
         with contextlib.suppress(OSError, ValueError, AttributeError):
             info = json.loads(meta.read_text())
             pid = info.get("pid")
-            if pid and _runs_on(pid, meta.parent / "data"):  # the location decides, not the JSON
+            if pid and runs_on(pid, meta.parent / "data"):  # the location decides, not the JSON
                 sig = signal.SIGINT if info.get("kind") == "postgres" else signal.SIGTERM
-                _terminate(pid, sig)
+                terminate(pid, sig)
                 killed.append(pid)
     return killed
 
@@ -63,13 +63,13 @@ def _gone(pid: int) -> bool:
     return _zombie(pid)  # exited, waiting for a parent that is not us to reap it
 
 
-def _runs_on(pid: int, data_dir: Path) -> bool:
+def runs_on(pid: int, data_dir: Path) -> bool:
     """True if pid is alive and one of its arguments is exactly data_dir (pids get reused)."""
     d = str(data_dir)
     return not _zombie(pid) and any(a == d or a.endswith("=" + d) for a in _cmdline(pid))
 
 
-def _terminate(pid: int, sig: int) -> None:
+def terminate(pid: int, sig: int) -> None:
     """Stop a server that is not (or no longer) our child: signal, wait, then SIGKILL."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
@@ -84,7 +84,8 @@ def _terminate(pid: int, sig: int) -> None:
         os.killpg(pid, signal.SIGKILL)  # it leads its own session: this takes its workers too
 
 
-def _port_free(port: int) -> bool:
+def port_free(port: int) -> bool:
+    """True if a server could bind this loopback port now."""
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do
         try:
@@ -101,7 +102,7 @@ def _tail(path: Path, lines: int = 25) -> str:
         return "(no log)"
 
 
-def _launch(inst: _Instance, cmd: list[str], probe: Callable[[], None]) -> None:
+def launch(inst: EngineInstance, cmd: list[str], probe: Callable[[], None]) -> None:
     """Start cmd for inst and wait until probe succeeds; on failure stop it and say why."""
     started, last = time.monotonic(), ""
     with inst.log.open("a") as log:
@@ -112,7 +113,7 @@ def _launch(inst: _Instance, cmd: list[str], probe: Callable[[], None]) -> None:
         except OSError as e:
             raise EngineError(f"cannot run {cmd[0]} for {inst.owner}: {e}") from None
     inst.pid = inst.proc.pid
-    _save(inst)  # record the pid before waiting, so `down` can find a hung start
+    save_instance(inst)  # record the pid before waiting, so `down` can find a hung start
     while inst.proc.poll() is None:
         try:
             probe()
@@ -124,7 +125,7 @@ def _launch(inst: _Instance, cmd: list[str], probe: Callable[[], None]) -> None:
             time.sleep(0.05)
     code = inst.proc.poll()
     problem = f"exited with code {code}" if code is not None else f"did not answer ({last})"
-    _stop(inst)
+    stop_instance(inst)
     raise EngineError(
         f"the {inst.kind} server for {inst.owner} (port {inst.port}) {problem}. "
         f"End of {inst.log}:\n{_tail(inst.log)}\n"
@@ -132,7 +133,8 @@ def _launch(inst: _Instance, cmd: list[str], probe: Callable[[], None]) -> None:
     )
 
 
-def _stop(inst: _Instance) -> None:
+def stop_instance(inst: EngineInstance) -> None:
+    """Stop the instance's server (our child, or a recorded pid still on its data dir)."""
     if inst.proc is not None:
         if inst.proc.poll() is None:
             inst.proc.send_signal(inst.stop_signal)
@@ -142,14 +144,14 @@ def _stop(inst: _Instance) -> None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(inst.proc.pid, signal.SIGKILL)  # with its worker processes
                 inst.proc.wait()
-    elif inst.pid and _runs_on(inst.pid, inst.data_dir):
-        _terminate(inst.pid, inst.stop_signal)
+    elif inst.pid and runs_on(inst.pid, inst.data_dir):
+        terminate(inst.pid, inst.stop_signal)
     inst.proc, inst.pid = None, None
     if inst.dir.exists():
-        _save(inst)
+        save_instance(inst)
 
 
-def _pg_ids(inst: _Instance) -> tuple[int, int] | None:
+def postgres_ids(inst: EngineInstance) -> tuple[int, int] | None:
     """The postgres user's uid and gid when PostgreSQL must not run as us (root)."""
     if inst.kind != "postgres" or os.geteuid() != 0:
         return None
@@ -163,17 +165,18 @@ def _pg_ids(inst: _Instance) -> tuple[int, int] | None:
     return entry.pw_uid, entry.pw_gid
 
 
-def _spawn_args(inst: _Instance, log: Any) -> dict[str, Any]:
+def _spawn_args(inst: EngineInstance, log: Any) -> dict[str, Any]:
     """Popen arguments: own session, output to the log, maybe as the postgres user."""
     args = {"stdin": subprocess.DEVNULL, "stdout": log, "stderr": subprocess.STDOUT}
     args["start_new_session"] = True  # a Ctrl-C in the terminal must not reach servers
-    if ids := _pg_ids(inst):
+    if ids := postgres_ids(inst):
         # Popen switches user in the child before exec: unlike `runuser`, no wrapper process.
         args |= {"user": ids[0], "group": ids[1], "extra_groups": [], "cwd": inst.data_dir}
     return args
 
 
-def _run(inst: _Instance, cmd: list[str]) -> None:
+def run_setup(inst: EngineInstance, cmd: list[str]) -> None:
+    """Run a setup tool (initdb, mysql_install_db) to its end, its output in the server log."""
     with inst.log.open("a") as log:
         log.write(f"=== {time.strftime('%F %T')} localcloud runs {Path(cmd[0]).name}\n")
         log.flush()
@@ -185,7 +188,7 @@ def _run(inst: _Instance, cmd: list[str]) -> None:
         )
 
 
-def _argv(inst: _Instance, key: str, template: str, **extra: object) -> list[str]:
+def command_line(inst: EngineInstance, key: str, template: str, **extra: object) -> list[str]:
     """The binary, then the template's words, filled in after splitting (paths have spaces)."""
     if not (path := install.binaries()[key]):
         raise EngineError(
@@ -193,6 +196,6 @@ def _argv(inst: _Instance, key: str, template: str, **extra: object) -> list[str
             "(`make setup` or `python -m localcloud install-engines` does it)"
         )
     values = {"data": inst.data_dir, "d": inst.dir, "port": inst.port, "host": HOST}
-    values |= {"max": inst.max_connections, "me": _os_user()}
+    values |= {"max": inst.max_connections, "me": os_user()}
     values |= extra
     return [str(path), *(word.format(**values) for word in template.split())]

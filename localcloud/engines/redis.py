@@ -7,15 +7,15 @@ from pathlib import Path
 from typing import Any
 
 from ..config import HOST
-from .common import _Instance, _write_private
-from .processes import _argv
+from .common import EngineInstance, write_private
+from .processes import command_line
 
 
-def init(inst: _Instance) -> None:
+def init(inst: EngineInstance) -> None:
     inst.data_dir.mkdir(mode=0o700, exist_ok=True)
 
 
-def command(inst: _Instance) -> tuple[list[str], Callable[[], None]]:
+def command(inst: EngineInstance) -> tuple[list[str], Callable[[], None]]:
     import redis  # the client library (absolute import), not this module
 
     # --set-proc-title no keeps argv (and so --dir) in /proc/<pid>/cmdline for kill_leftovers.
@@ -28,7 +28,7 @@ def command(inst: _Instance) -> tuple[list[str], Callable[[], None]]:
         template += " --tls-key-file {d}/server.key"
     else:
         template += " --port {port}"
-    cmd = _argv(inst, "redis", template, empty="")
+    cmd = command_line(inst, "redis", template, empty="")
     ca = inst.dir / "ca.pem"
 
     def probe() -> None:
@@ -93,4 +93,4 @@ def _make_tls(directory: Path, owner: str) -> None:
     private = key.private_bytes(
         pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    _write_private(directory / "server.key", private.decode())
+    write_private(directory / "server.key", private.decode())

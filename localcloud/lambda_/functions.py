@@ -8,10 +8,11 @@ changes, so that the pool starts fresh workers after an update as Lambda does.
 - Zip functions: the zip is extracted once per CodeSha256 under the state directory and
   runs on the local cloud's own Python interpreter (whatever the function's Runtime says).
 - Image functions: the ImageUri is resolved through the local ECR to a digest, and the
-  digest to a process-runtime image built by `helpers.images` (its files, Python
-  environment, ENV, ENTRYPOINT and CMD). ImageConfig overrides are honoured. Only images
-  whose entrypoint starts the Python runtime interface client are runnable: AWS base images
-  (`/lambda-entrypoint.sh`) and `python -m awslambdaric` entrypoints.
+  digest to a process-runtime image of the local image store (`localcloud.images`, filled
+  by `helpers.images.build_and_push`): its files, Python environment, ENV, ENTRYPOINT and
+  CMD. ImageConfig overrides are honoured. Only images whose entrypoint starts the Python
+  runtime interface client are runnable: AWS base images (`/lambda-entrypoint.sh`) and
+  `python -m awslambdaric` entrypoints.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from ..motogateway.app import MOTO_LOCK
+from ..images import load_local_image
+from ..motogateway import MotoGateway
 from ..protocols import ServiceError
 
 DEFAULT_MAX_RETRY_ATTEMPTS = 2  # Event invokes: two more tries after a function error
@@ -71,15 +73,18 @@ def function_not_found(
 
 
 def resolve(
-    state_dir: Path, region: str, account_id: str, name: str, qualifier: str | None
+    moto: MotoGateway,
+    state_dir: Path,
+    region: str,
+    account_id: str,
+    name: str,
+    qualifier: str | None,
 ) -> FunctionSpec:
     """The spec of a function from moto's backends; ServiceError if it cannot run."""
-    from moto.awslambda.utils import get_backend
-
     short = name.split(":function:")[-1].split(":")[0]
-    with MOTO_LOCK:
+    with moto.backend("lambda", account_id, region) as functions:
         try:
-            function = get_backend(account_id, region).get_function(name, qualifier)
+            function = functions.get_function(name, qualifier)
         except Exception as error:  # moto raises its own UnknownFunctionException
             if "not found" in str(error).lower() or type(error).__name__.startswith("Unknown"):
                 raise function_not_found(region, account_id, short, qualifier) from error
@@ -89,6 +94,8 @@ def resolve(
         image_uri = function.code.get("ImageUri") if isinstance(function.code, dict) else None
         image_config = function.image_config
         invoke_config = function.event_invoke_config[0] if function.event_invoke_config else None
+        event_settings = invoke_config.response() if invoke_config is not None else {}
+        reserved = function.reserved_concurrency
     fingerprint = hashlib.sha256(
         json.dumps(configuration, sort_keys=True, default=str).encode()
     ).hexdigest()
@@ -96,50 +103,17 @@ def resolve(
     cached = _specs.get(key)
     if cached is not None and cached.fingerprint == fingerprint:
         return cached
-    _specs[key] = spec = _build_spec(
-        state_dir,
-        region,
-        account_id,
-        configuration,
-        code_bytes,
-        image_uri,
-        image_config,
-        invoke_config,
-        function,
-        fingerprint,
-    )
-    return spec
-
-
-def _build_spec(
-    state_dir: Path,
-    region: str,
-    account_id: str,
-    configuration: dict[str, Any],
-    code_bytes: bytes,
-    image_uri: str | None,
-    image_config: Any,
-    invoke_config: Any,
-    function: Any,
-    fingerprint: str,
-) -> FunctionSpec:
-    """Work out command, directories and environment for a function configuration."""
     environment = dict(configuration.get("Environment", {}).get("Variables", {}))
     handler = configuration.get("Handler") or ""
     if image_uri:
         command, cwd, task_root, image_env, handler = _image_command(
-            region, account_id, image_uri, image_config
+            moto, region, account_id, image_uri, image_config
         )
         environment = {**image_env, **environment}
     else:
         task_root = str(_extracted_zip(state_dir, configuration["CodeSha256"], code_bytes))
         command, cwd = [sys.executable, "-m", "awslambdaric", handler], task_root
-    retries, max_age = DEFAULT_MAX_RETRY_ATTEMPTS, DEFAULT_MAX_EVENT_AGE_S
-    if invoke_config is not None:
-        settings = invoke_config.response() if hasattr(invoke_config, "response") else {}
-        retries = settings.get("MaximumRetryAttempts", retries)
-        max_age = settings.get("MaximumEventAgeInSeconds", max_age)
-    return FunctionSpec(
+    _specs[key] = spec = FunctionSpec(
         name=configuration["FunctionName"],
         arn=configuration["FunctionArn"],
         version=configuration.get("Version", "$LATEST"),
@@ -151,17 +125,16 @@ def _build_spec(
         cwd=cwd,
         task_root=task_root,
         environment=environment,
-        reserved_concurrency=_reserved(configuration, function),
-        max_retry_attempts=int(retries),
-        max_event_age_s=int(max_age),
+        reserved_concurrency=None if reserved is None else int(reserved),  # 0: always throttle
+        max_retry_attempts=int(
+            event_settings.get("MaximumRetryAttempts", DEFAULT_MAX_RETRY_ATTEMPTS)
+        ),
+        max_event_age_s=int(
+            event_settings.get("MaximumEventAgeInSeconds", DEFAULT_MAX_EVENT_AGE_S)
+        ),
         fingerprint=fingerprint,
     )
-
-
-def _reserved(configuration: dict[str, Any], function: Any) -> int | None:
-    """Reserved concurrency, if the function has any (0 means: always throttle)."""
-    value = getattr(function, "reserved_concurrency", None)
-    return None if value is None else int(value)
+    return spec
 
 
 def _extracted_zip(state_dir: Path, code_sha: str, code_bytes: bytes) -> Path:
@@ -179,12 +152,10 @@ def _extracted_zip(state_dir: Path, code_sha: str, code_bytes: bytes) -> Path:
 
 
 def _image_command(
-    region: str, account_id: str, image_uri: str, image_config: Any
+    moto: MotoGateway, region: str, account_id: str, image_uri: str, image_config: Any
 ) -> tuple[list[str], str, str, dict[str, str], str]:
     """Command, working directory, task root, environment and handler of an image function."""
-    from ..images import load_local_image
-
-    digest = _image_digest(region, account_id, image_uri)
+    digest = image_digest(moto, region, account_id, image_uri)
     image = load_local_image(digest) if digest else None
     if image is None:
         raise ServiceError(
@@ -223,18 +194,16 @@ def _handler_from(entrypoint: list[str], command: list[str], image_uri: str) -> 
     return command[0]
 
 
-def _image_digest(region: str, account_id: str, image_uri: str) -> str | None:
+def image_digest(moto: MotoGateway, region: str, account_id: str, image_uri: str) -> str | None:
     """The digest an ImageUri refers to, looked up in the local ECR when it names a tag."""
     match = _IMAGE_URI.match(image_uri)
     if match is None:
         return None
     if match["digest"]:
         return match["digest"]
-    from moto.ecr.models import ecr_backends
-
     tag = match["tag"] or "latest"
-    with MOTO_LOCK:
-        repository = ecr_backends[account_id][region].repositories.get(match["repository"])
+    with moto.backend("ecr", account_id, region) as ecr:
+        repository = ecr.repositories.get(match["repository"])
         if repository is None:
             return None
         for image in repository.images:

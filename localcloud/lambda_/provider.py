@@ -3,14 +3,15 @@
 Everything else about functions (create, get, list, update, delete, permissions, event
 invoke configs) stays with moto; this provider reads the function from moto at each invoke.
 
-Invoke as on AWS (the project's emulation spec, sections 1, 2 and 7.1):
+Invoke as on AWS (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html):
 - RequestResponse: 200 with the function's result; a function error is still 200, with
   `X-Amz-Function-Error: Unhandled` and the error document (handler exception, timeout
   `Sandbox.Timedout`, runtime exit `Runtime.ExitError`, init error such as
   `Runtime.ImportModuleError`, oversized response `Function.ResponseSizeTooLarge`).
 - Event: 202 at once; the invocation runs in the background, and a function error is
   retried MaximumRetryAttempts times (default 2) after 60 s and 120 s; throttles are
-  retried with back-off until MaximumEventAgeInSeconds.
+  retried with back-off until MaximumEventAgeInSeconds
+  (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html).
 - DryRun: 204 when the function exists.
 - LogType Tail: the last 4 KB of the invocation's log, base64, in `X-Amz-Log-Result`.
 - Service errors: unknown function 404 ResourceNotFoundException; a request over 6 MB
@@ -18,7 +19,8 @@ Invoke as on AWS (the project's emulation spec, sections 1, 2 and 7.1):
   InvalidRequestContentException; over the concurrency limit 429 TooManyRequestsException.
 - Logs: group `/aws/lambda/<name>`, one stream per worker, START / END / REPORT lines around
   the handler's own output. Metrics in AWS/Lambda by FunctionName: Invocations, Errors,
-  Duration, Throttles, ConcurrentExecutions.
+  Duration, Throttles, ConcurrentExecutions
+  (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html).
 
 Where the local cloud differs from AWS:
 - Code runs as a local process on the local cloud's Python (zip) or on the image's process
@@ -54,7 +56,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..motogateway.app import MOTO_LOCK
+from ..context import CloudContext
 from ..protocols import ServiceError
 from ..registry import Provider, RequestContext
 from .functions import FunctionSpec, remove_extracted_code, resolve
@@ -85,7 +87,7 @@ class LambdaProvider(Provider):
 
     service = "lambda"
 
-    def __init__(self, cloud: Any) -> None:
+    def __init__(self, cloud: CloudContext) -> None:
         super().__init__(cloud)
         self.pools = Pools(
             cloud.endpoint_url,
@@ -95,7 +97,7 @@ class LambdaProvider(Provider):
         delays = os.environ.get("LOCALCLOUD_LAMBDA_RETRY_DELAYS", "60,120")
         self.events = EventQueue(self, [float(d) for d in delays.split(",")])
 
-    def Invoke(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:  # noqa: N802
+    def Invoke(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
         """Run the function: synchronously, as a queued event, or as a dry run."""
         invocation_type = params.get("InvocationType") or "RequestResponse"
         payload = params.get("Payload") or b""
@@ -106,7 +108,7 @@ class LambdaProvider(Provider):
                 f"Request must be smaller than {limit} bytes for the InvokeFunction operation",
                 413,
             )
-        spec = self._spec(params["FunctionName"], params.get("Qualifier"), context)
+        spec = self.function_spec(params["FunctionName"], params.get("Qualifier"), context)
         if invocation_type == "DryRun":
             return {"StatusCode": 204}
         _check_json(payload)
@@ -159,16 +161,25 @@ class LambdaProvider(Provider):
         finally:
             self.pools.release(spec, worker)
         result = _result(spec, invocation.request_id, outcome)
-        self._write_logs(spec, worker, context, outcome, result)
+        self._write_logs(spec, worker, context, result)
         self._metric(spec, "Invocations", 1, "Count")
         self._metric(spec, "Errors", int(result.function_error), "Count")
         self._metric(spec, "Duration", round(outcome.duration_ms, 2), "Milliseconds")
         self._metric(spec, "ConcurrentExecutions", concurrency, "Count")
         return result
 
-    def _spec(self, name: str, qualifier: str | None, context: RequestContext) -> FunctionSpec:
+    def function_spec(
+        self, name: str, qualifier: str | None, context: RequestContext
+    ) -> FunctionSpec:
         """The function's current spec from moto (404 if unknown)."""
-        return resolve(self.cloud.state_dir, context.region, context.account_id, name, qualifier)
+        return resolve(
+            self.cloud.moto,
+            self.cloud.state_dir,
+            context.region,
+            context.account_id,
+            name,
+            qualifier,
+        )
 
     def _metric(self, spec: FunctionSpec, name: str, value: float, unit: str) -> None:
         """Publish one AWS/Lambda datum for the function."""
@@ -177,26 +188,16 @@ class LambdaProvider(Provider):
         )
 
     def _write_logs(
-        self,
-        spec: FunctionSpec,
-        worker: Worker,
-        context: RequestContext,
-        outcome: Outcome,
-        result: Result,
+        self, spec: FunctionSpec, worker: Worker, context: RequestContext, result: Result
     ) -> None:
-        """Append the invocation's log events to its worker's stream in moto's Logs."""
-        from moto.logs.models import logs_backends
-
-        group = f"/aws/lambda/{spec.name}"
-        now = int(time.time() * 1000)
-        events = [{"timestamp": now, "message": line} for line in result.log_text.splitlines()]
-        with MOTO_LOCK:
-            logs = logs_backends[context.account_id][context.region]
-            if group not in logs.groups:
-                logs.create_log_group(group, {})
-            if worker.log_stream not in logs.groups[group].streams:
-                logs.create_log_stream(group, worker.log_stream)
-            logs.put_log_events(group, worker.log_stream, events)
+        """Append the invocation's log lines to its worker's stream at once, before answering."""
+        self.cloud.logs.write(
+            context.account_id,
+            context.region,
+            f"/aws/lambda/{spec.name}",
+            worker.log_stream,
+            result.log_text.splitlines(),
+        )
 
     def reset(self) -> None:
         """Stop every worker, drop queued events and extracted code."""
@@ -368,7 +369,7 @@ class EventQueue:
             log.warning("dropping event for %s: older than its maximum age", event.spec.name)
             return
         try:  # the function may have changed or gone since the event was queued
-            spec = self.provider._spec(event.spec.arn, None, event.context)
+            spec = self.provider.function_spec(event.spec.arn, None, event.context)
         except ServiceError:
             log.warning("dropping event for %s: the function no longer exists", event.spec.name)
             return

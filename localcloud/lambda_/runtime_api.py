@@ -1,10 +1,11 @@
 """The Lambda Runtime API (2018-06-01) that one worker's `awslambdaric` polls.
 
-Each worker gets its own server on a free loopback port, because the runtime's base URL
+The API is AWS's (https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html). Each
+worker gets its own server on a free loopback port, because the runtime's base URL
 (`AWS_LAMBDA_RUNTIME_API=host:port`) cannot carry a worker id. The server hands out one
 invocation at a time on `GET /next` and records what the runtime posts back: a response,
-an invocation error, or an init error. Two details matter for speed and correctness
-(measured in the project's Docker findings): Nagle's algorithm must be off, and `/next`
+an invocation error, or an init error. Two details matter for speed and correctness:
+Nagle's algorithm must be off (else every warm invoke waits for a delayed ACK), and `/next`
 must answer with `Content-Type: application/json`.
 """
 
@@ -114,10 +115,10 @@ def _handler_for(api: RuntimeApi) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"  # keep-alive: the runtime reuses its connection
         disable_nagle_algorithm = True  # otherwise every warm invoke waits ~40-90 ms
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             """Silence the per-request access log."""
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if self.path != "/2018-06-01/runtime/invocation/next":
                 return self._json(404, {"errorMessage": "not found", "errorType": "NotFound"})
             invocation = api.next_invocation()
@@ -135,7 +136,7 @@ def _handler_for(api: RuntimeApi) -> type[BaseHTTPRequestHandler]:
                 headers["Lambda-Runtime-Client-Context"] = invocation.client_context
             self._send(200, headers, invocation.payload)
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             if self.path == "/2018-06-01/runtime/init/error":

@@ -4,7 +4,8 @@ A metric is (namespace, name, exact dimension set). Data are kept per metric in 
 queries select [start, end) and aggregate per [start + k*period) and per unit. Percentiles use
 the nearest-rank rule on raw samples weighted by their counts: pNN is the smallest value whose
 cumulative weight reaches NN% of the total, so p50 of 1..100 is 50 and p99 is 99. The provider
-in `cloudwatch.py` serves the AWS API on top of this; other providers call `MetricStore.put`.
+in `localcloud/cloudwatch/` serves the AWS API on top of this; other providers call
+`MetricStore.put` (or batch through `MetricPublisher`).
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ import cbor2
 from botocore.model import OperationModel, Shape
 
 from .request import AwsRequest, ServiceError
-from .routing import CBOR, JSON, QUERY, REST_JSON, _index
-from .shapes import _query_member_key, _text_in, as_datetime
+from .routing import CBOR, JSON, QUERY, REST_JSON, service_index
+from .shapes import as_datetime, query_member_key, text_in
 
 
 def parse_request(operation_model: OperationModel, protocol: str, request: AwsRequest) -> dict:
@@ -74,7 +74,7 @@ def _from_query(shape: Shape, node: _Node) -> Any:
     if kind == "structure":
         out = {}
         for name, member in shape.members.items():
-            child = node.children.get(_query_member_key(member, name))
+            child = node.children.get(query_member_key(member, name))
             if child is not None:
                 out[name] = _from_query(member, child)
         return out
@@ -95,7 +95,7 @@ def _from_query(shape: Shape, node: _Node) -> Any:
             for entry in entries
             if key_name in entry.children and value_name in entry.children
         }
-    return _text_in(shape, node.value or "")
+    return text_in(shape, node.value or "")
 
 
 def _from_doc(shape: Shape, value: Any, by_wire_name: bool) -> Any:
@@ -128,7 +128,7 @@ def _from_doc(shape: Shape, value: Any, by_wire_name: bool) -> Any:
 
 def _from_rest(op: OperationModel, shape: Shape, request: AwsRequest) -> dict:
     """Collect rest-json parameters from URI labels, query string, headers and body."""
-    routes = _index(op.service_model.service_name).routes
+    routes = service_index(op.service_model.service_name).routes
     route = next((r for r in routes if r.operation == op.name), None)
     match = route.pattern.fullmatch(request.path) if route else None
     labels = {route.labels[g]: unquote(v) for g, v in match.groupdict().items()} if match else {}
@@ -145,7 +145,7 @@ def _from_rest(op: OperationModel, shape: Shape, request: AwsRequest) -> dict:
         wire = member.serialization.get("name", name)
         if location == "uri":
             if wire in labels:
-                out[name] = _text_in(member, labels[wire])
+                out[name] = text_in(member, labels[wire])
         elif location == "querystring":
             if member.type_name == "map":
                 rest = {k: v for k, v in request.query.items() if k not in claimed}
@@ -155,9 +155,9 @@ def _from_rest(op: OperationModel, shape: Shape, request: AwsRequest) -> dict:
             elif wire in request.query:
                 values = request.query[wire]
                 if member.type_name == "list":
-                    out[name] = [_text_in(member.member, v) for v in values]
+                    out[name] = [text_in(member.member, v) for v in values]
                 else:
-                    out[name] = _text_in(member, values[0])
+                    out[name] = text_in(member, values[0])
         elif location == "header":
             text = request.headers.get(wire)
             if text is not None:
@@ -199,4 +199,4 @@ def _header_in(shape: Shape, text: str) -> Any:
         return [_header_in(shape.member, part.strip().strip('"')) for part in text.split(",")]
     if shape.serialization.get("jsonvalue"):
         return json.loads(base64.b64decode(text))
-    return _text_in(shape, text)
+    return text_in(shape, text)

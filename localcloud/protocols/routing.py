@@ -110,7 +110,7 @@ def _metadata_head(loader: Any, name: str) -> dict[str, Any] | None:
 
 
 @dataclass
-class _Route:
+class Route:
     """One rest operation's request URI, compiled for matching."""
 
     operation: str
@@ -122,18 +122,18 @@ class _Route:
 
 
 @dataclass
-class _ServiceIndex:
+class ServiceIndex:
     """Cheap look-ups from a request to an operation name, per protocol."""
 
     model: ServiceModel
     protocols: list[str]
     targets: dict[str, str]
     operations: set[str]
-    routes: list[_Route]
+    routes: list[Route]
 
 
 @cache
-def _index(service_name: str) -> _ServiceIndex:
+def service_index(service_name: str) -> ServiceIndex:
     """Build (once per service) the indexes identify_operation needs."""
     model = service_model(service_name)
     protocols = list(model.metadata.get("protocols") or [model.metadata.get("protocol")])
@@ -143,10 +143,10 @@ def _index(service_name: str) -> _ServiceIndex:
     if REST_JSON in protocols:  # rest-xml (S3 style) is not served by course providers
         routes = [_compile_route(model.operation_model(n)) for n in names]
         routes.sort(key=lambda r: r.rank, reverse=True)
-    return _ServiceIndex(model, protocols, {f"{prefix}.{n}": n for n in names}, names, routes)
+    return ServiceIndex(model, protocols, {f"{prefix}.{n}": n for n in names}, names, routes)
 
 
-def _compile_route(op: OperationModel) -> _Route:
+def _compile_route(op: OperationModel) -> Route:
     """Turn a requestUri like /2015-03-31/functions/{FunctionName}/invocations into a regex."""
     path, _, query = op.http.get("requestUri", "/").partition("?")
     labels: dict[str, str] = {}
@@ -166,7 +166,7 @@ def _compile_route(op: OperationModel) -> _Route:
     ]
     pattern = re.compile("".join(regex))
     # Most literal characters first, then fewer greedy labels, then more query constraints.
-    return _Route(
+    return Route(
         op.name,
         op.http.get("method", "POST"),
         pattern,
@@ -178,7 +178,7 @@ def _compile_route(op: OperationModel) -> _Route:
 
 def identify_operation(service_name: str, request: AwsRequest) -> tuple[OperationModel, str] | None:
     """Which operation of the service (and which protocol) this request is, or None."""
-    index = _index(service_name)
+    index = service_index(service_name)
     headers = request.headers
     if CBOR in index.protocols and (headers.get("smithy-protocol") or "") == "rpc-v2-cbor":
         match = _CBOR_PATH.fullmatch(request.path)
@@ -202,7 +202,7 @@ def identify_operation(service_name: str, request: AwsRequest) -> tuple[Operatio
     return None
 
 
-def _route_match(route: _Route, request: AwsRequest) -> re.Match[str] | None:
+def _route_match(route: Route, request: AwsRequest) -> re.Match[str] | None:
     """The path match of a route, if its literal query-string requirements hold too."""
     match = route.pattern.fullmatch(request.path)
     if match is None:

@@ -15,7 +15,7 @@ from botocore.model import OperationModel, ServiceModel, Shape
 
 from .request import ServiceError
 from .routing import CBOR, JSON, QUERY, REST_JSON, service_model
-from .shapes import _epoch, _float_out, _query_member_key, _text_out, _timestamp_out
+from .shapes import epoch_seconds, float_out, query_member_key, text_out, timestamp_out
 
 
 def serialize_response(
@@ -66,13 +66,13 @@ def _to_doc(shape: Shape, value: Any, by_wire_name: bool) -> Any:
         return {k: _to_doc(shape.value, v, by_wire_name) for k, v in value.items()}
     if kind == "timestamp":
         if by_wire_name:
-            return _timestamp_out(shape, value, "unixtimestamp")
-        return cbor2.CBORTag(1, _epoch(value))
+            return timestamp_out(shape, value, "unixtimestamp")
+        return cbor2.CBORTag(1, epoch_seconds(value))
     if kind == "blob":
         raw = value.encode() if isinstance(value, str) else bytes(value)
         return base64.b64encode(raw).decode() if by_wire_name else raw
     if kind in ("float", "double"):
-        return _float_out(value) if by_wire_name else float(value)
+        return float_out(value) if by_wire_name else float(value)
     if kind in ("integer", "long"):
         return int(value)
     return value
@@ -98,7 +98,7 @@ def _xml_members(shape: Shape, value: Mapping[str, Any], parts: list[str]) -> No
     for name, member in shape.members.items():
         item = value.get(name)
         if item is not None:
-            _xml_value(member, item, _query_member_key(member, name), parts)
+            _xml_value(member, item, query_member_key(member, name), parts)
 
 
 def _xml_value(shape: Shape, value: Any, tag: str, parts: list[str]) -> None:
@@ -131,7 +131,7 @@ def _xml_value(shape: Shape, value: Any, tag: str, parts: list[str]) -> None:
             parts.append(f"</{tag if flattened else 'entry'}>")
         parts.append("" if flattened else f"</{tag}>")
     else:
-        parts.append(f"<{tag}>{escape(_text_out(shape, value))}</{tag}>")
+        parts.append(f"<{tag}>{escape(text_out(shape, value))}</{tag}>")
 
 
 def _rest_response(
@@ -184,8 +184,8 @@ def _header_out(shape: Shape, value: Any) -> str:
     if shape.serialization.get("jsonvalue"):
         return base64.b64encode(json.dumps(value, separators=(",", ":")).encode()).decode()
     if shape.type_name == "timestamp":
-        return str(_timestamp_out(shape, value, "rfc822"))
-    return _text_out(shape, value)
+        return str(timestamp_out(shape, value, "rfc822"))
+    return text_out(shape, value)
 
 
 @cache

@@ -28,7 +28,7 @@ def as_datetime(value: Any) -> datetime:
         return as_datetime(parsedate_to_datetime(text))
 
 
-def _epoch(value: Any) -> int | float:
+def epoch_seconds(value: Any) -> int | float:
     """Epoch seconds, an int when whole (as AWS sends them)."""
     seconds = as_datetime(value).timestamp()
     return int(seconds) if seconds.is_integer() else seconds
@@ -40,17 +40,17 @@ def _iso8601(value: Any) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def _timestamp_out(shape: Shape, value: Any, default: str) -> Any:
+def timestamp_out(shape: Shape, value: Any, default: str) -> Any:
     """A timestamp in the shape's declared format, or the protocol's default."""
     fmt = (shape.serialization.get("timestampFormat") or default).lower()
     if fmt == "iso8601":
         return _iso8601(value)
     if fmt == "rfc822":
         return format_datetime(as_datetime(value), usegmt=True)
-    return _epoch(value)
+    return epoch_seconds(value)
 
 
-def _float_out(value: float) -> float | str:
+def float_out(value: float) -> float | str:
     """Floats for JSON bodies: non-finite values travel as strings."""
     value = float(value)
     if math.isfinite(value):
@@ -58,15 +58,15 @@ def _float_out(value: float) -> float | str:
     return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
 
 
-def _text_out(shape: Shape, value: Any) -> str:
+def text_out(shape: Shape, value: Any) -> str:
     """A scalar as text for XML bodies, headers, and query strings."""
     kind = shape.type_name
     if kind == "timestamp":
-        return str(_timestamp_out(shape, value, "iso8601"))
+        return str(timestamp_out(shape, value, "iso8601"))
     if kind == "boolean":
         return "true" if value else "false"
     if kind in ("float", "double"):
-        out = _float_out(value)
+        out = float_out(value)
         return out if isinstance(out, str) else repr(out)
     if kind == "blob":
         raw = value.encode() if isinstance(value, str) else bytes(value)
@@ -74,7 +74,7 @@ def _text_out(shape: Shape, value: Any) -> str:
     return str(value)
 
 
-def _text_in(shape: Shape, text: str) -> Any:
+def text_in(shape: Shape, text: str) -> Any:
     """A scalar from text (query form values, URI labels, query-string values)."""
     kind = shape.type_name
     if kind in ("integer", "long"):
@@ -90,7 +90,7 @@ def _text_in(shape: Shape, text: str) -> Any:
     return text
 
 
-def _query_member_key(member: Shape, name: str) -> str:
+def query_member_key(member: Shape, name: str) -> str:
     """The query key of a structure member (flattened named lists use the item name)."""
     if member.type_name == "list" and member.serialization.get("flattened"):
         return member.member.serialization.get("name") or member.serialization.get("name", name)

@@ -1,4 +1,4 @@
-"""Local Aurora: each cluster a private MariaDB server (being written)."""
+"""Local Aurora MySQL: each cluster a private MariaDB server; moto keeps the records."""
 
 from ..services import Service
 from .provider import RdsProvider

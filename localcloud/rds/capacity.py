@@ -71,6 +71,9 @@ from typing import Any
 
 import pymysql
 
+from ..metrics import MetricStore
+from .state import ClusterDatabase
+
 log = logging.getLogger("localcloud.rds.capacity")
 
 STEP = 0.5  # ACU granularity of capacity
@@ -265,7 +268,7 @@ class _Sampler:
         self._questions: tuple[int, float] | None = None  # (Questions, when)
         self._cpu: tuple[int, float, float] | None = None  # (pid, CPU seconds, when)
 
-    def sample(self, cluster: Any) -> Measurement | None:
+    def sample(self, cluster: ClusterDatabase) -> Measurement | None:
         """This tick's measurement, or None (server down, restarted or just connected)."""
         cpu = self._cpu_cores(cluster.engine_pid)
         try:
@@ -290,7 +293,7 @@ class _Sampler:
             with contextlib.suppress(Exception):  # already broken: nothing to tell the server
                 conn.close()
 
-    def _connect(self, cluster: Any) -> Any:
+    def _connect(self, cluster: ClusterDatabase) -> Any:
         key = (cluster.host, cluster.port, cluster.master_username, cluster.password)
         if self._conn is None or key != self._key:
             self.close()
@@ -328,9 +331,12 @@ class CapacityMonitor:
     """Measures each cluster's server every tick, steps its model and publishes AWS/RDS metrics."""
 
     def __init__(
-        self, store: Any, clusters: Callable[[], list[Any]], interval: float = 1.0
+        self,
+        store: MetricStore,
+        clusters: Callable[[], list[ClusterDatabase]],
+        interval: float = 1.0,
     ) -> None:
-        """Monitor the clusters that clusters() returns, publishing to store (a MetricStore)."""
+        """Monitor the clusters that clusters() returns, publishing to store."""
         self.store = store
         self.interval = interval
         self.pause_scale = pause_scale_from_env()
@@ -426,7 +432,7 @@ class CapacityMonitor:
             self._models[cluster_id] = model
         return model
 
-    def _tick_cluster(self, cluster: Any) -> None:
+    def _tick_cluster(self, cluster: ClusterDatabase) -> None:
         cluster_id = cluster.identifier
         sampler = self._samplers.setdefault(cluster_id, _Sampler())
         measurement = sampler.sample(cluster)  # network and /proc I/O, outside the lock

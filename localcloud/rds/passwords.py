@@ -7,6 +7,7 @@ import secrets
 import string
 from typing import Any
 
+from ..motogateway import MotoGateway
 from .state import ClusterRecord, combination, invalid
 
 # Characters of generated passwords: printable ASCII without the four RDS refuses (/ " @ and
@@ -85,7 +86,7 @@ def password_change(
     return forwarded, password, manage
 
 
-def write_secret(cloud: Any, record: ClusterRecord, *, fresh: bool) -> None:
+def write_secret(moto: MotoGateway, record: ClusterRecord, *, fresh: bool) -> None:
     """Store the master credentials in the managed secret (fresh: leave no AWSPREVIOUS).
 
     A fresh secret looks like one RDS just created: a single labelled version. After a
@@ -93,12 +94,12 @@ def write_secret(cloud: Any, record: ClusterRecord, *, fresh: bool) -> None:
     """
     arn, region = record.secret_arn, record.region
     value = json.dumps({"username": record.master_username, "password": record.password})
-    put = cloud.moto.call(
+    put = moto.call(
         "secretsmanager", "PutSecretValue", {"SecretId": arn, "SecretString": value}, region
     )
     if not fresh:
         return
-    described = cloud.moto.call("secretsmanager", "DescribeSecret", {"SecretId": arn}, region)
+    described = moto.call("secretsmanager", "DescribeSecret", {"SecretId": arn}, region)
     for version, stages in described.get("VersionIdsToStages", {}).items():
         if version != put["VersionId"] and "AWSPREVIOUS" in stages:
             params = {
@@ -106,4 +107,4 @@ def write_secret(cloud: Any, record: ClusterRecord, *, fresh: bool) -> None:
                 "VersionStage": "AWSPREVIOUS",
                 "RemoveFromVersionId": version,
             }
-            cloud.moto.call("secretsmanager", "UpdateSecretVersionStage", params, region)
+            moto.call("secretsmanager", "UpdateSecretVersionStage", params, region)

@@ -1,7 +1,7 @@
 """The RDS provider: each Aurora MySQL cluster gets a private MariaDB server; moto keeps the rest.
 
 moto stores clusters, instances, subnet groups, tags and the managed master secret. This
-provider lets moto do that bookkeeping (`cloud.call_moto`) and corrects what it gets wrong: it
+provider lets moto do that bookkeeping (`cloud.moto.call`) and corrects what it gets wrong: it
 starts a real database per Aurora MySQL cluster, puts a strong random password into the managed
 secret (moto writes a fixed one), answers with the local address and port, serves the Data API
 switch (EnableHttpEndpoint / DisableHttpEndpoint, HTTP 500 in moto) and the engine version
@@ -63,6 +63,7 @@ import threading
 import uuid
 from typing import Any
 
+from ..context import CloudContext
 from ..engines import EngineError
 from ..protocols import ServiceError
 from ..registry import Provider, RequestContext
@@ -87,7 +88,7 @@ class RdsProvider(Provider):
 
     service = "rds"
 
-    def __init__(self, cloud: Any) -> None:
+    def __init__(self, cloud: CloudContext) -> None:
         super().__init__(cloud)
         self._lock = threading.RLock()
         self._clusters: dict[str, ClusterRecord] = {}  # by cluster ARN
@@ -100,11 +101,10 @@ class RdsProvider(Provider):
 
     @property
     def capacity(self) -> CapacityMonitor | None:
-        """The ACU model, started on first use (the CloudWatch provider exists by then)."""
+        """The ACU model, started on first use; None once the provider has shut down."""
         with self._capacity_lock:
             if self._capacity is None and not self._closed:
-                store = self.cloud.metrics
-                self._capacity = CapacityMonitor(store=store, clusters=self.clusters)
+                self._capacity = CapacityMonitor(store=self.cloud.metrics, clusters=self.clusters)
                 self._capacity.start()
             return self._capacity
 
@@ -127,7 +127,7 @@ class RdsProvider(Provider):
 
     # ----- clusters ---------------------------------------------------------------------
 
-    def CreateDBCluster(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:  # noqa: N802
+    def CreateDBCluster(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
         """Aurora MySQL: moto's cluster plus a private MariaDB server at 127.0.0.1."""
         if not gets_server(params):
             return self._moto("CreateDBCluster", params, context)
@@ -162,7 +162,7 @@ class RdsProvider(Provider):
             self._clusters[record.arn] = record
         try:
             if record.secret_arn:
-                write_secret(self.cloud, record, fresh=True)
+                write_secret(self.cloud.moto, record, fresh=True)
             self.cloud.engines.remove(record.owner)  # data left by an earlier daemon's cluster
             endpoint = self.cloud.engines.mysql(
                 record.owner, user=username, password=record.password, database=record.database
@@ -181,14 +181,14 @@ class RdsProvider(Provider):
         _ = self.capacity  # the ACU model starts with the first cluster
         return {"DBCluster": self._patch_cluster(cluster)}
 
-    def DescribeDBClusters(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:  # noqa: N802
+    def DescribeDBClusters(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
         """moto's clusters, with the local endpoints, ports and Data API flags."""
         result = self._moto("DescribeDBClusters", params, context)
         for cluster in result.get("DBClusters", []):
             self._patch_cluster(cluster)
         return result
 
-    def ModifyDBCluster(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:  # noqa: N802
+    def ModifyDBCluster(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
         """Password, secret, scaling and name changes also reach the cluster's server."""
         with self._lock:
             record = self._find(context.region, context.account_id, params["DBClusterIdentifier"])
@@ -207,10 +207,10 @@ class RdsProvider(Provider):
             with self._lock:
                 record.password = password
             if record.secret_arn:
-                write_secret(self.cloud, record, fresh=manage is True)
+                write_secret(self.cloud.moto, record, fresh=manage is True)
         return {"DBCluster": self._patch_cluster(cluster)}
 
-    def DeleteDBCluster(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:  # noqa: N802
+    def DeleteDBCluster(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
         """moto deletes (or refuses while instances exist); then the server and its data go."""
         with self._lock:
             record = self._find(context.region, context.account_id, params["DBClusterIdentifier"])
@@ -228,25 +228,25 @@ class RdsProvider(Provider):
                 self._capacity.forget(record.identifier)
         return result
 
-    def EnableHttpEndpoint(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:  # noqa: N802
+    def EnableHttpEndpoint(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
         """Turn the Data API on for a cluster (Serverless v2 and provisioned)."""
         return self._set_http_endpoint(params["ResourceArn"], True, context)
 
     def DisableHttpEndpoint(
         self, params: dict[str, Any], context: RequestContext
-    ) -> dict[str, Any]:  # noqa: N802
+    ) -> dict[str, Any]:
         """Turn the Data API off for a cluster (Serverless v2 and provisioned)."""
         return self._set_http_endpoint(params["ResourceArn"], False, context)
 
     def DescribeDBEngineVersions(
         self, params: dict[str, Any], context: RequestContext
-    ) -> dict[str, Any]:  # noqa: N802
+    ) -> dict[str, Any]:
         """Aurora MySQL 3 versions with their Serverless v2 capacity limits."""
         return engine_versions.describe(params)
 
     # ----- instances --------------------------------------------------------------------
 
-    def CreateDBInstance(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:  # noqa: N802
+    def CreateDBInstance(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
         """moto's instance; in a local cluster it is reached at the cluster's server."""
         result = self._moto("CreateDBInstance", params, context)
         self._patch_instance(result["DBInstance"], context)
@@ -254,14 +254,14 @@ class RdsProvider(Provider):
 
     def DescribeDBInstances(
         self, params: dict[str, Any], context: RequestContext
-    ) -> dict[str, Any]:  # noqa: N802
+    ) -> dict[str, Any]:
         """moto's instances, with local endpoints for the instances of local clusters."""
         result = self._moto("DescribeDBInstances", params, context)
         for instance in result.get("DBInstances", []):
             self._patch_instance(instance, context)
         return result
 
-    def DeleteDBInstance(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:  # noqa: N802
+    def DeleteDBInstance(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
         """moto deletes the instance; its cluster forgets it."""
         result = self._moto("DeleteDBInstance", params, context)
         instance = result["DBInstance"]

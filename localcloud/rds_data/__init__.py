@@ -1,4 +1,4 @@
-"""The RDS Data API on the local clusters' MariaDB servers (being written)."""
+"""The RDS Data API, served on the local Aurora clusters' MariaDB servers."""
 
 from ..services import Service
 from .provider import RdsDataProvider

@@ -3,7 +3,8 @@
 ExecuteStatement, BatchExecuteStatement, BeginTransaction, CommitTransaction and
 RollbackTransaction find the cluster through the RDS provider, log in with the username and
 password of the Secrets Manager secret (read from moto), and run the statement on the
-cluster's private MariaDB server (the project's emulation spec, section 5).
+cluster's private MariaDB server. The API is AWS's
+(https://docs.aws.amazon.com/rdsdataservice/latest/APIReference/Welcome.html).
 
 AWS semantics kept:
 - `:name` placeholders with typed parameters (stringValue, longValue, doubleValue,
@@ -71,8 +72,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from ..context import CloudContext
 from ..protocols import ServiceError
 from ..rds.provider import RdsProvider
+from ..rds.state import ClusterDatabase
 from ..registry import Provider, RequestContext
 from . import errors, sql, statements
 from .connections import Pools, Target
@@ -96,7 +99,7 @@ class RdsDataProvider(Provider):
 
     service = "rds-data"
 
-    def __init__(self, cloud: Any) -> None:
+    def __init__(self, cloud: CloudContext) -> None:
         super().__init__(cloud)
         self.pools = Pools()
         idle = os.environ.get("LOCALCLOUD_DATA_API_TRANSACTION_IDLE_SECONDS")
@@ -106,7 +109,7 @@ class RdsDataProvider(Provider):
 
     # ----- operations -------------------------------------------------------------------
 
-    def ExecuteStatement(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:  # noqa: N802
+    def ExecuteStatement(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
         """Runs one SQL statement on the cluster's MariaDB server."""
         _required(params, "resourceArn", "secretArn", "sql")
         _check_common(params)
@@ -116,7 +119,7 @@ class RdsDataProvider(Provider):
         with self._session(params, context) as connection:
             return statements.execute(connection, found, args, request)
 
-    def BatchExecuteStatement(  # noqa: N802
+    def BatchExecuteStatement(
         self, params: dict[str, Any], context: RequestContext
     ) -> dict[str, Any]:
         """Runs one statement per parameter set; each commits unless in a transaction."""
@@ -130,7 +133,7 @@ class RdsDataProvider(Provider):
             )
         return {"updateResults": update_results}
 
-    def BeginTransaction(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:  # noqa: N802
+    def BeginTransaction(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
         """Starts a transaction on a connection of its own and returns its id."""
         _required(params, "resourceArn", "secretArn")
         _check_common(params)
@@ -152,12 +155,12 @@ class RdsDataProvider(Provider):
         self.transactions.add(transaction)
         return {"transactionId": transaction.id}
 
-    def CommitTransaction(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:  # noqa: N802
+    def CommitTransaction(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
         """Commits a transaction and forgets its id."""
         self._end(params, context, commit=True)
         return {"transactionStatus": "Transaction Committed"}
 
-    def RollbackTransaction(  # noqa: N802
+    def RollbackTransaction(
         self, params: dict[str, Any], context: RequestContext
     ) -> dict[str, Any]:
         """Rolls a transaction back and forgets its id."""
@@ -226,13 +229,9 @@ class RdsDataProvider(Provider):
                     rollback_and_release(transaction)
                 raise
 
-    def _cluster(self, resource_arn: str, context: RequestContext) -> Any:
+    def _cluster(self, resource_arn: str, context: RequestContext) -> ClusterDatabase:
         """The cluster behind resourceArn, with its Data API enabled and an instance."""
         rds = self.cloud.providers.get(RdsProvider)
-        if not hasattr(rds, "cluster_database"):
-            raise ServiceError(
-                "InternalFailure", "the local RDS provider does not serve clusters", 500, False
-            )
         try:
             cluster = rds.cluster_database(context.region, context.account_id, resource_arn)
         except KeyError:
@@ -269,15 +268,19 @@ class RdsDataProvider(Provider):
         return username, password
 
     def _target(
-        self, cluster: Any, secret_arn: str, database: str | None, context: RequestContext
+        self,
+        cluster: ClusterDatabase,
+        secret_arn: str,
+        database: str | None,
+        context: RequestContext,
     ) -> Target:
         """The login for a call: the secret's credentials on the cluster's server."""
         username, password = self._secret(secret_arn, context)
         return Target(cluster.host, cluster.port, username, password, database or cluster.database)
 
-    def _wake(self, cluster: Any) -> None:
+    def _wake(self, cluster: ClusterDatabase) -> None:
         """Tell the capacity monitor about the call; a paused cluster answers 'resuming'."""
-        capacity = getattr(self.cloud.providers.get(RdsProvider), "capacity", None)
+        capacity = self.cloud.providers.get(RdsProvider).capacity  # None after shutdown
         if capacity is not None and capacity.wake(cluster.identifier):
             instance = cluster.instance_ids[0] if cluster.instance_ids else cluster.identifier
             raise errors.resuming(instance)

@@ -216,7 +216,7 @@ def test_a_new_manager_replaces_a_dead_daemons_server(root):
     assert second.list()[0]["running"]  # `status` sees the leftover
     ep = second.redis("survivor")
     assert ep.pid != first.pid
-    assert not processes._runs_on(first.pid, first.data_dir)
+    assert not processes.runs_on(first.pid, first.data_dir)
     second.wipe()
     assert list(root.iterdir()) == []
 

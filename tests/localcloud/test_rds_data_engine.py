@@ -77,7 +77,7 @@ class FakeRds(Provider):
 
     service = "rds"
 
-    def __init__(self, cloud: Any) -> None:
+    def __init__(self, cloud: CloudContext) -> None:
         super().__init__(cloud)
         self.clusters: dict[str, FakeCluster] = {}
         self.capacity = FakeCapacity()

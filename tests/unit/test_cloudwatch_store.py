@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 import threading
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import botocore.model
 import botocore.session
@@ -18,12 +19,18 @@ from botocore.awsrequest import AWSResponse
 
 from localcloud import protocols
 from localcloud.cloudwatch import CloudWatchProvider
+from localcloud.context import CloudContext
 from localcloud.metrics.store import MetricId, MetricStore, percentile
 from localcloud.protocols import AwsRequest, ServiceError
 from localcloud.registry import RequestContext
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 CTX = RequestContext(region="us-east-1", account_id="123456789012", request_id="r-1")
+
+
+def provider_on(store: MetricStore) -> CloudWatchProvider:
+    """The provider on a stand-in context that holds only the metric store it reads."""
+    return CloudWatchProvider(cast(CloudContext, SimpleNamespace(metrics=store)))
 
 
 class Clock:
@@ -43,7 +50,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def cw(clock: Clock) -> CloudWatchProvider:
-    return CloudWatchProvider(None, MetricStore(clock=clock))
+    return provider_on(MetricStore(clock=clock))
 
 
 def at(seconds: float) -> datetime:
@@ -691,7 +698,7 @@ class _Raw:
 def test_boto3_client_through_protocols(protocol: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A real client (forced onto one protocol) talks to the provider via protocols, no server."""
     monkeypatch.setattr(botocore.model, "PRIORITY_ORDERED_SUPPORTED_PROTOCOLS", (protocol,))
-    provider = CloudWatchProvider(None, MetricStore())
+    provider = provider_on(MetricStore())
     client = botocore.session.get_session().create_client(
         "cloudwatch",
         "us-east-1",

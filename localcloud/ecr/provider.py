@@ -1,9 +1,10 @@
 """The ECR provider: DescribeImages with AWS's image sizes; every other operation is moto's.
 
 moto keeps repositories and the manifests put with PutImage, but reports an image's
-imageSizeInBytes as its config blob's size (moto-findings.md). This provider answers
-DescribeImages from moto's ECR backend objects, read in-process under the moto lock, with
-imageSizeInBytes = the sum of the manifest's layer sizes, as AWS computes it.
+imageSizeInBytes as its config blob's size. This provider answers DescribeImages from moto's
+ECR backend objects, read in-process through the moto gateway, with imageSizeInBytes = the
+sum of the manifest's layer sizes, as AWS computes it
+(https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_ImageDetail.html).
 
 AWS semantics kept:
 - repositoryName must exist in the registry (registryId, default the caller's account), else
@@ -36,10 +37,8 @@ import json
 import shutil
 from typing import Any
 
-from .motogateway.app import MOTO_LOCK
-from .protocols import ServiceError
-from .registry import Provider, RequestContext
-from .services import Service
+from ..protocols import ServiceError
+from ..registry import Provider, RequestContext
 
 _TAG_STATUSES = ("TAGGED", "UNTAGGED", "ANY")
 _IMAGE_STATUSES = ("ACTIVE", "ARCHIVED", "ACTIVATING", "ANY")
@@ -64,7 +63,7 @@ class EcrProvider(Provider):
         count = sum(1 for p in store.iterdir() if len(p.name) == 64) if store.is_dir() else 0
         return {"local images": count}
 
-    def DescribeImages(self, params: dict, context: RequestContext) -> dict:  # noqa: N802
+    def DescribeImages(self, params: dict, context: RequestContext) -> dict:
         """Image details with imageSizeInBytes = sum of the manifest's layer sizes."""
         name = params["repositoryName"]
         registry = params.get("registryId") or context.account_id
@@ -85,8 +84,8 @@ class EcrProvider(Provider):
             )
         if tag_status not in _TAG_STATUSES or image_status not in _IMAGE_STATUSES:
             raise _invalid("Invalid parameter at 'filter' failed to satisfy constraint")
-        with MOTO_LOCK:
-            details = self._details(context, name, registry, image_ids)
+        with self.cloud.moto.backend("ecr", context.account_id, context.region) as backend:
+            details = _details(backend, name, registry, image_ids)
         if tag_status != "ANY":
             details = [d for d in details if bool(d.get("imageTags")) == (tag_status == "TAGGED")]
         if image_status not in ("ANY", "ACTIVE"):
@@ -100,39 +99,40 @@ class EcrProvider(Provider):
             out["nextToken"] = base64.urlsafe_b64encode(json.dumps([end]).encode()).decode()
         return out
 
-    def _details(
-        self, context: RequestContext, name: str, registry: str, image_ids: list | None
-    ) -> list[dict[str, Any]]:
-        """The repository's images (or the requested ones) as AWS ImageDetail dicts."""
-        from moto.ecr.models import ecr_backends
 
-        backend = ecr_backends[context.account_id][context.region]
-        repository = backend.repositories.get(name)
-        if repository is None or repository.registry_id != registry:
-            raise ServiceError(
-                "RepositoryNotFoundException",
-                f"The repository with name '{name}' does not exist in the registry with id "
-                f"'{registry}'",
-            )
-        images = list(repository.images)
-        if image_ids:
-            chosen: list[Any] = []
-            for image_id in image_ids:
-                image = _find_image(images, image_id.get("imageTag"), image_id.get("imageDigest"))
-                if image is None:
-                    shown = (
-                        f"{{imageDigest:'{image_id.get('imageDigest') or 'null'}', "
-                        f"imageTag:'{image_id.get('imageTag') or 'null'}'}}"
-                    )
-                    raise ServiceError(
-                        "ImageNotFoundException",
-                        f"The image with imageId {shown} does not exist within the repository "
-                        f"with name '{name}' in the registry with id '{registry}'",
-                    )
-                if image not in chosen:
-                    chosen.append(image)
-            images = chosen
-        return [_detail(image, repository) for image in images]
+def _details(
+    backend: Any, name: str, registry: str, image_ids: list | None
+) -> list[dict[str, Any]]:
+    """The repository's images (or the requested ones) as AWS ImageDetail dicts.
+
+    `backend` is moto's ECR backend, held under the moto lock by the caller.
+    """
+    repository = backend.repositories.get(name)
+    if repository is None or repository.registry_id != registry:
+        raise ServiceError(
+            "RepositoryNotFoundException",
+            f"The repository with name '{name}' does not exist in the registry with id "
+            f"'{registry}'",
+        )
+    images = list(repository.images)
+    if image_ids:
+        chosen: list[Any] = []
+        for image_id in image_ids:
+            image = _find_image(images, image_id.get("imageTag"), image_id.get("imageDigest"))
+            if image is None:
+                shown = (
+                    f"{{imageDigest:'{image_id.get('imageDigest') or 'null'}', "
+                    f"imageTag:'{image_id.get('imageTag') or 'null'}'}}"
+                )
+                raise ServiceError(
+                    "ImageNotFoundException",
+                    f"The image with imageId {shown} does not exist within the repository "
+                    f"with name '{name}' in the registry with id '{registry}'",
+                )
+            if image not in chosen:
+                chosen.append(image)
+        images = chosen
+    return [_detail(image, repository) for image in images]
 
 
 def _find_image(images: list[Any], tag: str | None, digest: str | None) -> Any:
@@ -180,19 +180,3 @@ def _decode_token(token: str | None) -> int:
         return int(json.loads(base64.urlsafe_b64decode(token.encode()))[0])
     except (ValueError, TypeError, IndexError) as error:
         raise _invalid("Invalid parameter at 'nextToken' failed to satisfy constraint") from error
-
-
-SERVICE = Service(
-    "ecr",
-    EcrProvider,
-    operations={
-        "CreateRepository": "stored and tagged; no registry behind it (docker push/pull fail)",
-        "DescribeRepositories": "",
-        "GetAuthorizationToken": "aws backend only (docker login before a push)",
-        "PutImage": "the course passes imageDigest (sha256 of the manifest, AWS's rule); "
-        "moving the only tag of an image to a new one deletes the old image (AWS keeps it "
-        "untagged)",
-        "DescribeImages": "",
-        "DeleteRepository": "force=True deletes the images with it",
-    },
-)
