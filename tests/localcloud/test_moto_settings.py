@@ -37,7 +37,7 @@ def test_moto_keeps_ecs_tasks_running_on_describe():
     try:
 
         def ecs(operation: str, **params):
-            return cloud.call_moto("ecs", operation, params, "us-east-1")
+            return cloud.context.moto.call("ecs", operation, params, "us-east-1")
 
         ecs("CreateCluster", clusterName="pytest")
         ecs(

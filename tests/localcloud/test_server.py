@@ -21,7 +21,7 @@ def local_cloud():
 
 
 def test_close_stops_engines_and_reset_wipes_them(local_cloud):
-    endpoint = local_cloud.engines.redis("cache:pytest")
+    endpoint = local_cloud.context.engines.redis("cache:pytest")
     client = redis.Redis(host=endpoint.host, port=endpoint.port)
     assert client.ping()
     assert [e["owner"] for e in local_cloud.status()["engines"]] == ["cache:pytest"]
@@ -30,9 +30,9 @@ def test_close_stops_engines_and_reset_wipes_them(local_cloud):
     with pytest.raises(redis.ConnectionError):
         redis.Redis(host=endpoint.host, port=endpoint.port, socket_connect_timeout=1).ping()
 
-    local_cloud.engines.redis("cache:pytest")
+    local_cloud.context.engines.redis("cache:pytest")
     local_cloud.reset()
-    assert local_cloud.engines.list() == []
+    assert local_cloud.context.engines.list() == []
     assert not endpoint.data_dir.exists()
 
 
@@ -46,12 +46,12 @@ def test_control_api_answers_health_and_refuses_unknown_calls(local_cloud):
 def test_call_moto_returns_parsed_results_and_raises_aws_errors(local_cloud):
     from localcloud.protocols import ServiceError
 
-    created = local_cloud.call_moto(
+    created = local_cloud.context.moto.call(
         "secretsmanager", "CreateSecret", {"Name": "pytest", "SecretString": "s"}, "us-east-1"
     )
     assert created["Name"] == "pytest" and created["ARN"].startswith("arn:aws:secretsmanager:")
     with pytest.raises(ServiceError) as missing:
-        local_cloud.call_moto(
+        local_cloud.context.moto.call(
             "rds", "DescribeDBClusters", {"DBClusterIdentifier": "nope"}, "us-east-1"
         )
     assert (missing.value.code, missing.value.status) == ("DBClusterNotFoundFault", 404)
