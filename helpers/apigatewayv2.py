@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from botocore.exceptions import ClientError
 
 from . import cleanup, naming
+from .costs import Price
 from .lab import Lab, UrlResolver, local_endpoints
 
 KIND = "http api"
@@ -393,3 +394,8 @@ URL_RESOLVERS = [
         builders={"aws": _aws_rest_api_url},
     ),
 ]
+
+# AWS list prices (us-east-1) of this service, for `helpers.costs.estimate`.
+PRICES = {
+    "http_api_million_requests": Price(1.00, "1M requests"),
+}

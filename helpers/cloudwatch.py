@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from .costs import Price
 from .lab import Lab
 
 _MAX_VALUES_PER_DATUM = 150  # PutMetricData's limit for Values/Counts
@@ -124,3 +125,9 @@ def metrics_frame(
     frame = pd.DataFrame(columns).sort_index()
     frame.index.name = "time (UTC)"
     return frame
+
+
+# AWS list prices (us-east-1) of this service, for `helpers.costs.estimate`.
+PRICES = {
+    "cloudwatch_metric_month": Price(0.30, "metric-month", "custom metrics, prorated hourly"),
+}

@@ -1,16 +1,19 @@
-"""What a notebook costs on AWS: a price list (us-east-1) and per-pattern estimates.
+"""What a notebook costs on AWS: per-pattern estimates priced with the services' list prices.
 
-Prices are AWS's public list prices (https://aws.amazon.com/pricing/); they change, so
-every estimate says it is an estimate. The local backend costs nothing. Estimates are per
-pattern (a notebook), not per service, so they are listed here rather than next to a
-service module.
+Each service module declares its prices next to its own code (`PRICES`, AWS's public list
+prices in us-east-1, https://aws.amazon.com/pricing/); they change, so every estimate says it
+is an estimate. The local backend costs nothing. Estimates are per pattern (a notebook), so
+they are listed here, one entry per notebook.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import pandas as pd
+
+from . import catalog
 
 
 @dataclass(frozen=True)
@@ -22,29 +25,16 @@ class Price:
     note: str = ""
 
 
-PRICES: dict[str, Price] = {
-    "aurora_acu_hour": Price(0.12, "ACU-hour", "Aurora Serverless v2, Aurora Standard"),
-    "aurora_storage_gb_month": Price(0.10, "GB-month", "Aurora Standard storage"),
-    "rds_proxy_acu_hour": Price(0.015, "ACU-hour", "RDS Proxy on Serverless v2, 8 ACU minimum"),
-    "elasticache_valkey_gb_hour": Price(0.084, "GB-hour", "Valkey Serverless, 100 MB minimum"),
-    "fargate_vcpu_hour": Price(0.04048, "vCPU-hour", "Linux/x86, per second, 1 min minimum"),
-    "fargate_gb_hour": Price(0.004445, "GB-hour", "Linux/x86"),
-    "alb_hour": Price(0.0225, "ALB-hour", "plus LCU-hours"),
-    "alb_lcu_hour": Price(0.008, "LCU-hour"),
-    "lambda_million_requests": Price(0.20, "1M requests", "free tier: 1M requests/month"),
-    "lambda_gb_second": Price(0.0000166667, "GB-second", "x86; free tier: 400,000 GB-s/month"),
-    "http_api_million_requests": Price(1.00, "1M requests"),
-    "ecr_gb_month": Price(0.10, "GB-month"),
-    "nat_gateway_hour": Price(0.045, "hour", "plus $0.045 per GB processed"),
-    "public_ipv4_hour": Price(0.005, "IP-hour"),
-    "cloudwatch_metric_month": Price(0.30, "metric-month", "custom metrics, prorated hourly"),
-    "dynamodb_million_writes": Price(0.625, "1M write request units", "on-demand"),
-    "dynamodb_million_reads": Price(0.125, "1M read request units", "on-demand"),
-    "dynamodb_gb_month": Price(0.25, "GB-month", "table storage"),
-    "s3_gb_month": Price(0.023, "GB-month", "S3 Standard; requests extra, tiny here"),
-}
-
 HOURS_PER_MONTH = 730
+
+
+@functools.cache
+def prices() -> dict[str, Price]:
+    """Every service's declared prices, by name."""
+    found: dict[str, Price] = {}
+    for module in catalog.modules():
+        found.update(getattr(module, "PRICES", {}))
+    return found
 
 
 @dataclass(frozen=True)
@@ -59,7 +49,7 @@ class CostLine:
     @property
     def usd(self) -> float:
         """Quantity times unit price."""
-        return PRICES[self.price].usd * self.quantity
+        return prices()[self.price].usd * self.quantity
 
 
 # Per-pattern estimates: what one run uses and what stays billed if teardown is forgotten.
@@ -208,5 +198,5 @@ def estimate(pattern: str) -> pd.DataFrame:
 
 def _describe(price_key: str) -> str:
     """A price as '$0.12 per ACU-hour'."""
-    price = PRICES[price_key]
+    price = prices()[price_key]
     return f"${price.usd:g} per {price.unit}"

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from . import cleanup, naming
+from .costs import Price
 from .lab import Lab
 from .waiting import wait_for
 
@@ -74,3 +75,9 @@ def _delete(lab: Lab, resource: cleanup.Resource) -> None:
 RESOURCE_KINDS = [
     cleanup.ResourceKind(KIND, _find, _delete, after=("lambda function", "ecs service", "ecs task"))
 ]
+
+# AWS list prices (us-east-1) of this service, for `helpers.costs.estimate`.
+PRICES = {
+    "dynamodb_million_writes": Price(0.625, "1M write request units", "on-demand"),
+    "dynamodb_gb_month": Price(0.25, "GB-month", "table storage"),
+}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import naming
+from .costs import Price
 from .lab import Lab
 
 
@@ -36,3 +37,9 @@ def ensure_security_group(
     )["GroupId"]
     lab.ledger.record(ledger_kind, group_id, pattern)
     return {"GroupId": group_id, "GroupName": group_name, "IpPermissions": []}
+
+
+# AWS list prices (us-east-1) of this service, for `helpers.costs.estimate`.
+PRICES = {
+    "public_ipv4_hour": Price(0.005, "IP-hour"),
+}

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from . import cleanup, naming
+from .costs import Price
 from .lab import Lab
 
 if TYPE_CHECKING:
@@ -95,3 +96,8 @@ def _delete(lab: Lab, resource: cleanup.Resource) -> None:
 RESOURCE_KINDS = [
     cleanup.ResourceKind(KIND, _find, _delete, after=("lambda function", "ecs task definition"))
 ]
+
+# AWS list prices (us-east-1) of this service, for `helpers.costs.estimate`.
+PRICES = {
+    "ecr_gb_month": Price(0.10, "GB-month"),
+}

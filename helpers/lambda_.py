@@ -23,6 +23,7 @@ import pandas as pd
 from botocore.exceptions import ClientError
 
 from . import cleanup, logs
+from .costs import Price
 from .lab import Lab
 from .waiting import wait_for
 
@@ -464,3 +465,9 @@ def _delete(lab: Lab, resource: cleanup.Resource) -> None:
 
 # The HTTP API invokes the function.
 RESOURCE_KINDS = [cleanup.ResourceKind(KIND, _find, _delete, after=("http api",))]
+
+# AWS list prices (us-east-1) of this service, for `helpers.costs.estimate`.
+PRICES = {
+    "lambda_million_requests": Price(0.20, "1M requests", "free tier: 1M requests/month"),
+    "lambda_gb_second": Price(0.0000166667, "GB-second", "x86; free tier: 400,000 GB-s/month"),
+}

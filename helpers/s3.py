@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from . import cleanup, naming
+from .costs import Price
 from .lab import Lab
 from .waiting import wait_for
 
@@ -126,3 +127,8 @@ def _delete(lab: Lab, resource: cleanup.Resource) -> None:
 RESOURCE_KINDS = [
     cleanup.ResourceKind(KIND, _find, _delete, after=("lambda function", "ecs service", "ecs task"))
 ]
+
+# AWS list prices (us-east-1) of this service, for `helpers.costs.estimate`.
+PRICES = {
+    "s3_gb_month": Price(0.023, "GB-month", "S3 Standard; requests extra, tiny here"),
+}

@@ -24,7 +24,7 @@ app = FastAPI(title="Orders service", version="1.0.0")
 class NewOrder(BaseModel):
     """What a client sends; FastAPI answers 422 with the reason when a rule is broken."""
 
-    customerId: str = Field(min_length=1, max_length=64)  # noqa: N815 - the API's JSON name
+    customerId: str = Field(min_length=1, max_length=64)  # the API's JSON field name
     product: str = Field(min_length=1, max_length=100)
     quantity: int = Field(gt=0, le=1000)
     price: Decimal = Field(gt=0, max_digits=10, decimal_places=2)  # Decimal: DynamoDB's number

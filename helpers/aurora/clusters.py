@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
 from .. import naming
+from ..costs import Price
 from ..lab import Lab
 from ..pacing import Wait
 from ..waiting import wait_for
@@ -393,3 +394,10 @@ def capacity(lab: Lab, cluster: ClusterInfo, *, over_seconds: int = 1) -> float 
     )
     values = response["MetricDataResults"][0]["Values"][:needed]
     return max(values) if len(values) == needed else None
+
+
+# AWS list prices (us-east-1) of this service, for `helpers.costs.estimate`.
+PRICES = {
+    "aurora_acu_hour": Price(0.12, "ACU-hour", "Aurora Serverless v2, Aurora Standard"),
+    "aurora_storage_gb_month": Price(0.10, "GB-month", "Aurora Standard storage"),
+}

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from .. import naming
+from ..costs import Price
 from ..ec2 import ensure_security_group
 from ..lab import Lab
 from ..waiting import wait_for
@@ -217,3 +218,10 @@ def task_logs(
             token = page.get("nextForwardToken")
     except client.exceptions.ResourceNotFoundException:
         return lines
+
+
+# AWS list prices (us-east-1) of this service, for `helpers.costs.estimate`.
+PRICES = {
+    "fargate_vcpu_hour": Price(0.04048, "vCPU-hour", "Linux/x86, per second, 1 min minimum"),
+    "fargate_gb_hour": Price(0.004445, "GB-hour", "Linux/x86"),
+}

@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from .. import naming
 from ..cleanup import is_not_found
+from ..costs import Price
 from ..ec2 import ensure_security_group
 from ..lab import Lab, UrlResolver, local_endpoints
 from ..waiting import wait_for
@@ -390,3 +391,9 @@ URL_RESOLVERS = [
         builders={"aws": _aws_url, "local": _local_url},
     )
 ]
+
+# AWS list prices (us-east-1) of this service, for `helpers.costs.estimate`.
+PRICES = {
+    "alb_hour": Price(0.0225, "ALB-hour", "plus LCU-hours"),
+    "alb_lcu_hour": Price(0.008, "LCU-hour"),
+}

@@ -111,7 +111,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.timeout = self.server.idle_timeout
         super().setup()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the daemon logs no access lines."""
 
     def handle_one_request(self) -> None:
