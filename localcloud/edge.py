@@ -19,12 +19,13 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs
 
+from botocore.model import OperationModel
 from werkzeug.datastructures import EnvironHeaders
 
 from . import protocols
 from .config import FAKE_ACCOUNT_ID
 from .motogateway import MotoGateway
-from .registry import Registry, RequestContext
+from .registry import Provider, Registry, RequestContext
 
 log = logging.getLogger("localcloud.edge")
 
@@ -106,8 +107,8 @@ class Edge:
 
     @staticmethod
     def _call(
-        provider: Any,
-        operation: Any,
+        provider: Provider,
+        operation: OperationModel,
         protocol: str,
         request: protocols.AwsRequest,
         context: RequestContext,
