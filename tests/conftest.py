@@ -1,4 +1,8 @@
-"""Shared fixtures: a live local cloud in a private state directory, and a lab on it."""
+"""Shared fixtures: a live local cloud in a private state directory, and a lab on it.
+
+The fixtures that build things on it (images, clusters, roles ...) are in live_fixtures.py;
+tests that use the daemon get the `localcloud` marker here, from the fixtures they ask for.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,15 @@ import pytest
 
 import helpers
 from localcloud import daemon
+
+pytest_plugins = ["live_fixtures"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs the session's daemon, so `-m "not localcloud"` skips it."""
+    for item in items:
+        if "cloud" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.localcloud)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Unit-test fixtures: a lab that never talks to a backend, and Stubbers on its clients."""
+"""Fixtures of the SDK's unit tests: a lab that never talks to a backend, and Stubbers on it."""
 
 from __future__ import annotations
 
@@ -15,8 +15,12 @@ FAKE_ACCOUNT = "123456789012"  # the local cloud's fake account: never a real on
 
 
 @pytest.fixture
-def lab(tmp_path: Path) -> Lab:
-    """An offline lab in eu-west-1, run "unit"; "local", so that waits poll every half second."""
+def offline_lab(tmp_path: Path) -> Lab:
+    """An offline lab in eu-west-1, run "unit"; "local", so that waits poll every half second.
+
+    Not `lab`: that is the live lab on the session's local cloud, which the live tests in this
+    folder use.
+    """
     session = boto3.Session(
         aws_access_key_id="x", aws_secret_access_key="y", region_name="eu-west-1"
     )
@@ -26,11 +30,11 @@ def lab(tmp_path: Path) -> Lab:
 
 
 @pytest.fixture
-def stubber(lab: Lab) -> Callable[[str], Stubber]:
-    """stubber("elbv2"): an active Stubber on the lab's cached client of that service."""
+def stubber(offline_lab: Lab) -> Callable[[str], Stubber]:
+    """stubber("elbv2"): an active Stubber on the offline lab's cached client of that service."""
 
     def make(service: str) -> Stubber:
-        stub = Stubber(lab.client(service))
+        stub = Stubber(offline_lab.client(service))
         stub.activate()
         return stub
 

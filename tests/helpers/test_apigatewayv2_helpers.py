@@ -85,7 +85,7 @@ def test_existing_integrations_are_recognised_as_the_targets_they_implement():
     assert agw.as_target(old_payload) is None
 
 
-def test_rerun_with_changed_routes_converges_without_recreating(lab, stubber):
+def test_rerun_with_changed_routes_converges_without_recreating(offline_lab, stubber):
     """Existing API (on page 2): keep the ALB integration, repoint, add and drop routes."""
     api, fn = stubber("apigatewayv2"), stubber("lambda")
     api_id = "a1b2c3"
@@ -149,7 +149,7 @@ def test_rerun_with_changed_routes_converges_without_recreating(lab, stubber):
         {"ApiId": api_id},
     )
     result = agw.ensure_http_api(
-        lab,
+        offline_lab,
         "18",
         "api",
         routes={"ANY /{proxy+}": agw.HttpProxy(ALB_URL), "GET /items/{id}": agw.LambdaProxy(FN)},
@@ -158,10 +158,10 @@ def test_rerun_with_changed_routes_converges_without_recreating(lab, stubber):
     assert "ResponseMetadata" not in result
     api.assert_no_pending_responses()
     fn.assert_no_pending_responses()
-    assert lab.ledger.entries() == []  # nothing was created at the API level
+    assert offline_lab.ledger.entries() == []  # nothing was created at the API level
 
 
-def test_new_api_gets_tags_and_an_auto_deployed_default_stage(lab, stubber):
+def test_new_api_gets_tags_and_an_auto_deployed_default_stage(offline_lab, stubber):
     api = stubber("apigatewayv2")
     tags = {"course": "serverless-containers-databases", "pattern": "18", "run_id": "unit"}
     api.add_response("get_apis", {"Items": []}, {})
@@ -188,33 +188,33 @@ def test_new_api_gets_tags_and_an_auto_deployed_default_stage(lab, stubber):
         {"ApiId": "new1", "StageName": "$default", "AutoDeploy": True, "Tags": tags},
     )
     api.add_response("get_api", {"ApiId": "new1"}, {"ApiId": "new1"})
-    agw.ensure_http_api(lab, "18", "api", routes={"$default": agw.HttpProxy(ALB_URL)})
+    agw.ensure_http_api(offline_lab, "18", "api", routes={"$default": agw.HttpProxy(ALB_URL)})
     api.assert_no_pending_responses()
-    assert [(e["kind"], e["id"]) for e in lab.ledger.entries()] == [("http api", "new1")]
+    assert [(e["kind"], e["id"]) for e in offline_lab.ledger.entries()] == [("http api", "new1")]
 
 
-def test_invoke_permission_is_added_once_and_only_a_real_conflict_raises(lab, stubber):
+def test_invoke_permission_is_added_once_and_only_a_real_conflict_raises(offline_lab, stubber):
     fn = stubber("lambda")
     sid = agw.statement_id_for("a1")
     policy = json.dumps({"Statement": [{"Sid": sid}]})
     # Already there: no add_permission at all.
     fn.add_response("get_policy", {"Policy": policy})
-    agw.allow_invoke(lab, FN, "a1")
+    agw.allow_invoke(offline_lab, FN, "a1")
     # Added concurrently: the conflict is fine because the statement is there afterwards.
     fn.add_response("get_policy", {"Policy": json.dumps({"Statement": []})})
     fn.add_client_error("add_permission", "ResourceConflictException")
     fn.add_response("get_policy", {"Policy": policy})
-    agw.allow_invoke(lab, FN, "a1")
+    agw.allow_invoke(offline_lab, FN, "a1")
     # "An update is in progress": the statement is still missing, so the error surfaces.
     fn.add_response("get_policy", {"Policy": json.dumps({"Statement": []})})
     fn.add_client_error("add_permission", "ResourceConflictException")
     fn.add_response("get_policy", {"Policy": json.dumps({"Statement": []})})
     with pytest.raises(Exception, match="ResourceConflictException"):
-        agw.allow_invoke(lab, FN, "a1")
+        agw.allow_invoke(offline_lab, FN, "a1")
     fn.assert_no_pending_responses()
 
 
-def test_teardown_deletes_the_api_and_its_permissions_and_goes_first(lab, stubber):
+def test_teardown_deletes_the_api_and_its_permissions_and_goes_first(offline_lab, stubber):
     api, fn = stubber("apigatewayv2"), stubber("lambda")
     lambda_integration = agw.integration_request(agw.LambdaProxy(FN))
     http_integration = agw.integration_request(agw.HttpProxy(ALB_URL))
@@ -227,7 +227,7 @@ def test_teardown_deletes_the_api_and_its_permissions_and_goes_first(lab, stubbe
         "ResourceNotFoundException",  # the function went first: nothing to remove
         expected_params={"FunctionName": FN, "StatementId": "course-apigateway-a1"},
     )
-    agw._delete(lab, cleanup.Resource("http api", "a1", "18", "unit", {"name": "x"}))
+    agw._delete(offline_lab, cleanup.Resource("http api", "a1", "18", "unit", {"name": "x"}))
     api.assert_no_pending_responses()
     fn.assert_no_pending_responses()
     order = [kind.name for kind in cleanup.teardown_order(cleanup.declared_kinds().values())]
@@ -238,8 +238,8 @@ def test_teardown_deletes_the_api_and_its_permissions_and_goes_first(lab, stubbe
 # --- lab.url_for: resolvers declared by the modules that create APIs and load balancers ------
 
 
-def test_url_for_finds_the_declared_resolver_by_the_resources_fields(lab):
-    on_aws = dataclasses.replace(lab, backend="aws")
+def test_url_for_finds_the_declared_resolver_by_the_resources_fields(offline_lab):
+    on_aws = dataclasses.replace(offline_lab, backend="aws")
     api = {"ApiId": "a1", "ApiEndpoint": "https://a1.execute-api.eu-west-1.amazonaws.com"}
     assert on_aws.url_for(api) == api["ApiEndpoint"]
     assert on_aws.url_for(api, "$default") == api["ApiEndpoint"]
@@ -251,6 +251,6 @@ def test_url_for_finds_the_declared_resolver_by_the_resources_fields(lab):
     balancer = {"LoadBalancerArn": "arn:x", "DNSName": "web-1.eu-west-1.elb.amazonaws.com"}
     assert on_aws.url_for(balancer) == "http://web-1.eu-west-1.elb.amazonaws.com"
     with pytest.raises(LookupError, match="no local URL resolver registered for a rest-api"):
-        lab.url_for(rest, "prod")
+        offline_lab.url_for(rest, "prod")
     with pytest.raises(ValueError, match="takes a load balancer or API"):
-        lab.url_for({"TableName": "t"})
+        offline_lab.url_for({"TableName": "t"})

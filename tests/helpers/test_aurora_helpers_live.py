@@ -1,7 +1,7 @@
 """Aurora clusters on the live local cloud: get-or-create, teardown order, Data API round trip.
 
-`test_data_api_round_trip` runs on the course's RDS provider (a real MariaDB per cluster,
-EnableHttpEndpoint, Endpoint 127.0.0.1) and its Data API provider (real SQL).
+`test_data_api_round_trip` runs on the local cloud's RDS provider (a real MariaDB per
+cluster, EnableHttpEndpoint, Endpoint 127.0.0.1) and its Data API provider (real SQL).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import helpers
 from helpers import aurora
 from helpers.rds_data import DataApi
 
+pytestmark = pytest.mark.engines
 PATTERN = "19"
 
 

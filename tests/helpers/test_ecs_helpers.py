@@ -60,8 +60,8 @@ def test_invalid_memory_names_the_field_and_values():
         ecs.check_fargate_size("4096", "1000")
 
 
-def test_request_is_fargate_awsvpc_with_awslogs_and_container_memory(lab):
-    request = _request(lab, memory="1024", port=8080, secrets={"DB": "arn:secret"})
+def test_request_is_fargate_awsvpc_with_awslogs_and_container_memory(offline_lab):
+    request = _request(offline_lab, memory="1024", port=8080, secrets={"DB": "arn:secret"})
     assert request["family"] == "scd-unit-17-job"
     assert request["requiresCompatibilities"] == ["FARGATE"]
     assert request["networkMode"] == "awsvpc"
@@ -81,11 +81,11 @@ def test_request_is_fargate_awsvpc_with_awslogs_and_container_memory(lab):
     }
     assert {"key": "pattern", "value": "17"} in request["tags"]
     with pytest.raises(ValueError, match="memory="):
-        _request(lab, memory="4096")
+        _request(offline_lab, memory="4096")
 
 
-def test_no_new_revision_when_only_aws_defaults_differ(lab):
-    request = _request(lab)
+def test_no_new_revision_when_only_aws_defaults_differ(offline_lab):
+    request = _request(offline_lab)
     assert ecs.needs_new_revision(None, request)
     assert not ecs.needs_new_revision(_as_described(request), request)
 
@@ -104,9 +104,9 @@ def test_no_new_revision_when_only_aws_defaults_differ(lab):
         {"port": 80},
     ],
 )
-def test_new_revision_when_a_relevant_field_changes(lab, change):
-    latest = _as_described(_request(lab))
-    assert ecs.needs_new_revision(latest, _request(lab, **change))
+def test_new_revision_when_a_relevant_field_changes(offline_lab, change):
+    latest = _as_described(_request(offline_lab))
+    assert ecs.needs_new_revision(latest, _request(offline_lab, **change))
 
 
 def test_lifecycle_frame_from_a_synthetic_result():
@@ -154,10 +154,10 @@ def test_task_result_from_describe_tasks_entry():
     assert frame["seconds"].isna().all()
 
 
-def test_execution_role_statements_are_exact(lab):
+def test_execution_role_statements_are_exact(offline_lab):
     secret = f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:db-AbCdEf"
     statements = ecs.execution_role_statements(
-        lab, log_group="/ecs/scd-unit-17-job", repository_arn=REPO_ARN, secret_arns=[secret]
+        offline_lab, log_group="/ecs/scd-unit-17-job", repository_arn=REPO_ARN, secret_arns=[secret]
     )
     assert statements == [
         {
@@ -190,20 +190,20 @@ def test_execution_role_statements_are_exact(lab):
         },
     ]
     without = ecs.execution_role_statements(
-        lab, log_group="/ecs/scd-unit-17-job", repository_arn=REPO_ARN
+        offline_lab, log_group="/ecs/scd-unit-17-job", repository_arn=REPO_ARN
     )
     assert [s["Sid"] for s in without] == ["EcrLogin", "PullOneRepository", "OwnLogGroupOnly"]
 
 
-def test_log_group_name_is_found_by_log_teardown(lab):
-    group = ecs.log_group_name(lab, "17", "job")
+def test_log_group_name_is_found_by_log_teardown(offline_lab):
+    group = ecs.log_group_name(offline_lab, "17", "job")
     assert group == "/ecs/scd-unit-17-job"
     assert naming.parse_name(group.removeprefix("/ecs/")).pattern == "17"
 
 
-def test_bucket_name_has_stable_hashed_suffix_not_the_account_id(lab):
-    name = s3.bucket_name(lab, "17", "results")
-    assert name == s3.bucket_name(lab, "17", "results")
+def test_bucket_name_has_stable_hashed_suffix_not_the_account_id(offline_lab):
+    name = s3.bucket_name(offline_lab, "17", "results")
+    assert name == s3.bucket_name(offline_lab, "17", "results")
     assert ACCOUNT not in name
     assert len(name) <= 63
     parts = naming.parse_name(name)

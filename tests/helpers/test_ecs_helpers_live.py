@@ -1,7 +1,7 @@
-"""ECS cluster, task definitions, run_task, the task security group and S3 on the live local cloud.
+"""ECS and S3 helpers on the live local cloud: clusters, task definitions, run_task, teardown.
 
-Task execution is not tested here: until the local ECS task runner lands, tasks started on
-the local cloud stay RUNNING and nothing runs. These tests cover the control plane only.
+What the helpers ask for is checked here; how the local cloud then runs the tasks is
+tests/localcloud/test_ecs_tasks.py's subject.
 """
 
 from __future__ import annotations

@@ -51,14 +51,14 @@ def _attributes(delay: str) -> dict:
 # --- names and validation ------------------------------------------------------------------
 
 
-def test_elb_names_fit_32_characters_or_fail_saying_how_much_room_is_left(lab):
-    assert elbv2.elb_name(lab, "18", "web") == "scd-unit-18-web"
+def test_elb_names_fit_32_characters_or_fail_saying_how_much_room_is_left(offline_lab):
+    assert elbv2.elb_name(offline_lab, "18", "web") == "scd-unit-18-web"
     with pytest.raises(ValueError, match=r"too long.*'scd-unit-18-' leaves 20"):
-        elbv2.elb_name(lab, "18", "a-much-too-long-name-here", "target group")
+        elbv2.elb_name(offline_lab, "18", "a-much-too-long-name-here", "target group")
     with pytest.raises(ValueError, match="letters, digits and single hyphens"):
-        elbv2.elb_name(lab, "18", "web_1")
+        elbv2.elb_name(offline_lab, "18", "web_1")
     with pytest.raises(ValueError, match="letters, digits and single hyphens"):
-        elbv2.elb_name(lab, "18", "web-")
+        elbv2.elb_name(offline_lab, "18", "web-")
 
 
 @pytest.mark.parametrize(
@@ -77,31 +77,37 @@ def test_elb_names_fit_32_characters_or_fail_saying_how_much_room_is_left(lab):
         ({"interval_s": 10.5}, r"interval_s must be a whole number"),
     ],
 )
-def test_target_group_settings_are_checked_before_any_call(lab, stubber, settings, message):
+def test_target_group_settings_are_checked_before_any_call(offline_lab, stubber, settings, message):
     stub = stubber("elbv2")  # no responses queued: any AWS call would fail the test
     arguments = {"vpc_id": "vpc-1", "port": 8080, **settings}
     with pytest.raises(ValueError, match=message):
-        elbv2.ensure_target_group(lab, "18", "web", **arguments)
+        elbv2.ensure_target_group(offline_lab, "18", "web", **arguments)
     stub.assert_no_pending_responses()
 
 
-def test_load_balancer_needs_two_subnets_and_a_group(lab):
+def test_load_balancer_needs_two_subnets_and_a_group(offline_lab):
     with pytest.raises(ValueError, match="at least two subnets"):
-        elbv2.ensure_load_balancer(lab, "18", "web", subnets=["subnet-1"], security_groups=["sg"])
+        elbv2.ensure_load_balancer(
+            offline_lab, "18", "web", subnets=["subnet-1"], security_groups=["sg"]
+        )
     with pytest.raises(ValueError, match="at least two subnets"):
-        elbv2.ensure_load_balancer(lab, "18", "web", subnets="subnet-1", security_groups=["sg"])
+        elbv2.ensure_load_balancer(
+            offline_lab, "18", "web", subnets="subnet-1", security_groups=["sg"]
+        )
     with pytest.raises(ValueError, match="security_groups"):
-        elbv2.ensure_load_balancer(lab, "18", "web", subnets=["s1", "s2"], security_groups=[])
+        elbv2.ensure_load_balancer(
+            offline_lab, "18", "web", subnets=["s1", "s2"], security_groups=[]
+        )
     with pytest.raises(ValueError, match="idle_timeout_s must be between 1 and 4000"):
         elbv2.ensure_load_balancer(
-            lab, "18", "web", subnets=["s1", "s2"], security_groups=["sg"], idle_timeout_s=0
+            offline_lab, "18", "web", subnets=["s1", "s2"], security_groups=["sg"], idle_timeout_s=0
         )
 
 
 # --- get-or-create decisions ---------------------------------------------------------------
 
 
-def test_new_load_balancer_is_public_tagged_and_waited_for(lab, stubber):
+def test_new_load_balancer_is_public_tagged_and_waited_for(offline_lab, stubber):
     stub = stubber("elbv2")
     missing = {"Code": "LoadBalancerNotFound", "Message": "not found"}
     stub.add_client_error("describe_load_balancers", missing["Code"], missing["Message"])
@@ -142,7 +148,7 @@ def test_new_load_balancer_is_public_tagged_and_waited_for(lab, stubber):
     active = {**provisioning, "State": {"Code": "active"}}
     stub.add_response("describe_load_balancers", {"LoadBalancers": [active]})
     balancer = elbv2.ensure_load_balancer(
-        lab,
+        offline_lab,
         "18",
         "web",
         subnets=["subnet-b", "subnet-a", "subnet-b"],
@@ -151,16 +157,16 @@ def test_new_load_balancer_is_public_tagged_and_waited_for(lab, stubber):
     )
     assert balancer["State"]["Code"] == "active"
     stub.assert_no_pending_responses()
-    assert [e["kind"] for e in lab.ledger.entries()] == ["load balancer"]
+    assert [e["kind"] for e in offline_lab.ledger.entries()] == ["load balancer"]
 
 
-def test_target_group_rerun_changes_only_what_differs(lab, stubber):
+def test_target_group_rerun_changes_only_what_differs(offline_lab, stubber):
     stub = stubber("elbv2")
     names = {"Names": ["scd-unit-18-web"]}
     # Same settings: two reads, no writes.
     stub.add_response("describe_target_groups", {"TargetGroups": [_target_group()]}, names)
     stub.add_response("describe_target_group_attributes", _attributes("30"))
-    assert elbv2.ensure_target_group(lab, "18", "web", vpc_id="vpc-1", port=8080) == (
+    assert elbv2.ensure_target_group(offline_lab, "18", "web", vpc_id="vpc-1", port=8080) == (
         _target_group()
     )
     stub.assert_no_pending_responses()
@@ -179,20 +185,20 @@ def test_target_group_rerun_changes_only_what_differs(lab, stubber):
         {"TargetGroupArn": TG_ARN, **_attributes("0")},
     )
     group = elbv2.ensure_target_group(
-        lab, "18", "web", vpc_id="vpc-1", port=8080, interval_s=30, deregistration_delay_s=0
+        offline_lab, "18", "web", vpc_id="vpc-1", port=8080, interval_s=30, deregistration_delay_s=0
     )
     assert group["HealthCheckIntervalSeconds"] == 30
     stub.assert_no_pending_responses()
 
 
-def test_target_group_with_another_port_is_refused_not_silently_kept(lab, stubber):
+def test_target_group_with_another_port_is_refused_not_silently_kept(offline_lab, stubber):
     stub = stubber("elbv2")
     stub.add_response("describe_target_groups", {"TargetGroups": [_target_group(Port=80)]})
     with pytest.raises(ValueError, match=r"\{'Port': 80\}.*cannot change.*pattern='18'"):
-        elbv2.ensure_target_group(lab, "18", "web", vpc_id="vpc-1", port=8080)
+        elbv2.ensure_target_group(offline_lab, "18", "web", vpc_id="vpc-1", port=8080)
 
 
-def test_listener_is_reused_redirected_or_created(lab, stubber):
+def test_listener_is_reused_redirected_or_created(offline_lab, stubber):
     stub = stubber("elbv2")
     forward_old = {
         "ListenerArn": LISTENER_ARN,
@@ -208,7 +214,7 @@ def test_listener_is_reused_redirected_or_created(lab, stubber):
     by_lb = {"LoadBalancerArn": LB_ARN}
     # 1. Already forwarding to the target group: nothing to do.
     stub.add_response("describe_listeners", {"Listeners": [forward_new]}, by_lb)
-    assert elbv2.ensure_listener(lab, LB_ARN, TG_ARN) == forward_new
+    assert elbv2.ensure_listener(offline_lab, LB_ARN, TG_ARN) == forward_new
     # 2. Port 80 forwards elsewhere: its default action is replaced, not a second listener.
     stub.add_response("describe_listeners", {"Listeners": [forward_old]}, by_lb)
     stub.add_response(
@@ -220,7 +226,7 @@ def test_listener_is_reused_redirected_or_created(lab, stubber):
             "DefaultActions": [{"Type": "forward", "TargetGroupArn": TG_ARN}],
         },
     )
-    assert elbv2.ensure_listener(lab, LB_ARN, TG_ARN) == forward_new
+    assert elbv2.ensure_listener(offline_lab, LB_ARN, TG_ARN) == forward_new
     # 3. Nothing on port 8080: a tagged listener is created.
     stub.add_response("describe_listeners", {"Listeners": [forward_old]}, by_lb)
     stub.add_response(
@@ -234,13 +240,13 @@ def test_listener_is_reused_redirected_or_created(lab, stubber):
             "Tags": TAGS,
         },
     )
-    assert elbv2.ensure_listener(lab, LB_ARN, TG_ARN, port=8080)["Port"] == 8080
+    assert elbv2.ensure_listener(offline_lab, LB_ARN, TG_ARN, port=8080)["Port"] == 8080
     stub.assert_no_pending_responses()
     with pytest.raises(ValueError, match="not an Application Load Balancer ARN"):
-        elbv2.ensure_listener(lab, TG_ARN, TG_ARN)
+        elbv2.ensure_listener(offline_lab, TG_ARN, TG_ARN)
 
 
-def test_alb_security_group_keeps_exactly_one_public_port(lab, stubber):
+def test_alb_security_group_keeps_exactly_one_public_port(offline_lab, stubber):
     stub = stubber("ec2")
     group = {
         "GroupId": "sg-alb",
@@ -262,7 +268,7 @@ def test_alb_security_group_keeps_exactly_one_public_port(lab, stubber):
         ],
     }
     stub.add_response("describe_security_groups", {"SecurityGroups": [group]})
-    assert elbv2.ensure_alb_security_group(lab, "18", "vpc-1") == "sg-alb"  # 80 is there
+    assert elbv2.ensure_alb_security_group(offline_lab, "18", "vpc-1") == "sg-alb"  # 80 is there
     stub.add_response("describe_security_groups", {"SecurityGroups": [group]})
     public = [{"CidrIp": "0.0.0.0/0"}]
     stub.add_response(
@@ -285,11 +291,11 @@ def test_alb_security_group_keeps_exactly_one_public_port(lab, stubber):
             ],
         },
     )
-    elbv2.ensure_alb_security_group(lab, "18", "vpc-1", port=8080)
+    elbv2.ensure_alb_security_group(offline_lab, "18", "vpc-1", port=8080)
     stub.assert_no_pending_responses()
 
 
-def test_allow_from_security_group_tolerates_only_duplicates(lab, stubber):
+def test_allow_from_security_group_tolerates_only_duplicates(offline_lab, stubber):
     stub = stubber("ec2")
     expected = {
         "GroupId": "sg-task",
@@ -305,12 +311,12 @@ def test_allow_from_security_group_tolerates_only_duplicates(lab, stubber):
     stub.add_client_error(
         "authorize_security_group_ingress", "InvalidPermission.Duplicate", expected_params=expected
     )
-    elbv2.allow_from_security_group(lab, "sg-task", "sg-alb", 8080)
+    elbv2.allow_from_security_group(offline_lab, "sg-task", "sg-alb", 8080)
     stub.add_client_error("authorize_security_group_ingress", "InvalidGroup.NotFound")
     with pytest.raises(Exception, match="InvalidGroup.NotFound"):
-        elbv2.allow_from_security_group(lab, "sg-task", "sg-alb", 8080)
+        elbv2.allow_from_security_group(offline_lab, "sg-task", "sg-alb", 8080)
     with pytest.raises(ValueError, match="port must be between 1 and 65535"):
-        elbv2.allow_from_security_group(lab, "sg-task", "sg-alb", 70000)
+        elbv2.allow_from_security_group(offline_lab, "sg-task", "sg-alb", 70000)
 
 
 # --- health and metrics --------------------------------------------------------------------
@@ -338,9 +344,9 @@ class _Health:
         }
 
 
-def test_target_health_table_and_a_timeout_that_shows_the_reasons(lab):
-    lab._clients["elbv2"] = _Health()
-    frame = elbv2.target_health(lab, TG_ARN)
+def test_target_health_table_and_a_timeout_that_shows_the_reasons(offline_lab):
+    offline_lab._clients["elbv2"] = _Health()
+    frame = elbv2.target_health(offline_lab, TG_ARN)
     assert list(frame.columns) == ["target", "port", "state", "reason", "description"]
     assert frame.to_dict("records")[0] == {
         "target": "10.0.0.5",
@@ -349,9 +355,9 @@ def test_target_health_table_and_a_timeout_that_shows_the_reasons(lab):
         "reason": "Target.Timeout",
         "description": "Request timed out",
     }
-    assert len(elbv2.wait_for_healthy_targets(lab, TG_ARN, 1, timeout=5)) == 2
+    assert len(elbv2.wait_for_healthy_targets(offline_lab, TG_ARN, 1, timeout=5)) == 2
     with pytest.raises(WaitTimeout, match=r"(?s)security group.*10\.0\.0\.5.*Target\.Timeout"):
-        elbv2.wait_for_healthy_targets(lab, TG_ARN, 2, timeout=0.6)
+        elbv2.wait_for_healthy_targets(offline_lab, TG_ARN, 2, timeout=0.6)
 
 
 def test_metric_dimensions_are_arn_suffixes():
@@ -369,7 +375,7 @@ def test_metric_dimensions_are_arn_suffixes():
         elbv2.metric_dimensions({"LoadBalancerArn": LB_ARN}, {"TargetGroupArn": LB_ARN})
 
 
-def test_latency_frame_asks_for_percentiles_and_converts_seconds_to_ms(lab, stubber):
+def test_latency_frame_asks_for_percentiles_and_converts_seconds_to_ms(offline_lab, stubber):
     stub = stubber("cloudwatch")
     end = dt.datetime(2026, 1, 1, 12, 10, tzinfo=dt.UTC)
     start = end - dt.timedelta(minutes=9, seconds=30)  # rounded up to 10 minutes
@@ -409,19 +415,21 @@ def test_latency_frame_asks_for_percentiles_and_converts_seconds_to_ms(lab, stub
         },
     )
     frame = elbv2.alb_latency_frame(
-        lab, {"LoadBalancerArn": LB_ARN}, {"TargetGroupArn": TG_ARN}, start, end
+        offline_lab, {"LoadBalancerArn": LB_ARN}, {"TargetGroupArn": TG_ARN}, start, end
     )
     assert list(frame.columns) == ["p50_ms", "p90_ms", "p99_ms", "requests"]
     assert frame["p99_ms"].tolist() == pytest.approx([100.0, 150.0])
     assert frame["requests"].tolist() == [600.0, 540.0]
     with pytest.raises(ValueError, match="multiple of 60"):
-        elbv2.alb_latency_frame(lab, {"LoadBalancerArn": LB_ARN}, None, start, end, period=30)
+        elbv2.alb_latency_frame(
+            offline_lab, {"LoadBalancerArn": LB_ARN}, None, start, end, period=30
+        )
 
 
 # --- teardown ------------------------------------------------------------------------------
 
 
-def test_load_balancer_delete_waits_for_it_and_its_network_interfaces(lab, stubber):
+def test_load_balancer_delete_waits_for_it_and_its_network_interfaces(offline_lab, stubber):
     elb, ec2 = stubber("elbv2"), stubber("ec2")
     resource = cleanup.Resource("load balancer", "scd-unit-18-web", "18", "unit", {"arn": LB_ARN})
     elb.add_response("delete_load_balancer", {}, {"LoadBalancerArn": LB_ARN})
@@ -436,12 +444,12 @@ def test_load_balancer_delete_waits_for_it_and_its_network_interfaces(lab, stubb
         by_description,
     )
     ec2.add_response("describe_network_interfaces", {"NetworkInterfaces": []}, by_description)
-    teardown._delete_load_balancer(lab, resource)
+    teardown._delete_load_balancer(offline_lab, resource)
     elb.assert_no_pending_responses()
     ec2.assert_no_pending_responses()
 
 
-def test_alb_group_delete_frees_course_references_then_retries_while_in_use(lab, stubber):
+def test_alb_group_delete_frees_course_references_then_retries_while_in_use(offline_lab, stubber):
     ec2 = stubber("ec2")
     referencing = [
         {
@@ -499,16 +507,16 @@ def test_alb_group_delete_frees_course_references_then_retries_while_in_use(lab,
     ec2.add_client_error("delete_security_group", "DependencyViolation")
     ec2.add_response("delete_security_group", {}, {"GroupId": "sg-alb"})
     resource = cleanup.Resource("alb security group", "sg-alb", "18", "unit")
-    teardown._delete_security_group(lab, resource)
+    teardown._delete_security_group(offline_lab, resource)
     ec2.assert_no_pending_responses()
 
 
-def test_target_group_delete_retries_while_in_use_and_kinds_are_ordered(lab, stubber):
+def test_target_group_delete_retries_while_in_use_and_kinds_are_ordered(offline_lab, stubber):
     elb = stubber("elbv2")
     elb.add_client_error("delete_target_group", "ResourceInUse")
     elb.add_response("delete_target_group", {}, {"TargetGroupArn": TG_ARN})
     resource = cleanup.Resource("target group", "scd-unit-18-web", "18", "unit", {"arn": TG_ARN})
-    teardown._delete_target_group(lab, resource)
+    teardown._delete_target_group(offline_lab, resource)
     elb.assert_no_pending_responses()
     after = {kind.name: kind.after for kind in teardown.RESOURCE_KINDS}
     assert after["load balancer"] == ("http api", "ecs service")

@@ -1,7 +1,7 @@
-"""Roles, functions and log groups on the live local cloud: get-or-create, updates, teardown.
+"""IAM, Lambda and log helpers on the live local cloud: get-or-create, updates, teardown.
 
-Invoke results are not tested here: until the course's Lambda provider runs code, the local
-cloud's Invoke is moto's echo. These tests cover the control plane only.
+What the helpers create and change is checked here; what the local cloud does when a
+function is invoked is tests/localcloud/test_lambda_invoke.py's subject.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """ALB and HTTP API helpers on the live local cloud: get-or-create, convergence, teardown.
 
-Only the control plane is tested here (what moto stores); the local ALB and API listeners
-are another provider's job, so no traffic is sent and `lab.url_for` is not relied on.
+Only what the helpers create is checked here, so no traffic is sent and `lab.url_for` is not
+relied on; traffic through the local ALB and HTTP APIs is the subject of
+tests/localcloud/test_elbv2.py and tests/localcloud/test_apigatewayv2.py.
 """
 
 from __future__ import annotations

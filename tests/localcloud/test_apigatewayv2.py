@@ -9,35 +9,22 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import http.client
-import io
 import json
 import socket
 import textwrap
 import threading
 import time
 import uuid
-import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from live_fixtures import ZipFunctions
+from polling import wait_until
 
 import helpers
-
-TRUST = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": "sts:AssumeRole",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-            }
-        ],
-    }
-)
 
 HANDLERS = textwrap.dedent(
     """
@@ -86,9 +73,9 @@ class EchoBackend(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _echo  # noqa: N815
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _echo
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -121,27 +108,19 @@ def backend() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def setup(cloud, backend) -> Iterator[dict[str, Any]]:
+def setup(
+    module_lab: helpers.Lab, zip_functions: ZipFunctions, backend: str
+) -> Iterator[dict[str, Any]]:
     """Functions, an API with Lambda / HTTP routes and two stages; deleted at the end."""
-    lab = helpers.connect("local", run_id="pytest", quiet=True)
-    iam, lam, apigw = lab.client("iam"), lab.client("lambda"), lab.client("apigatewayv2")
-    suffix = uuid.uuid4().hex[:6]
-    role = iam.create_role(RoleName=f"pytest-apigw-{suffix}", AssumeRolePolicyDocument=TRUST)
-    package = io.BytesIO()
-    with zipfile.ZipFile(package, "w") as archive:
-        archive.writestr("handlers.py", HANDLERS)
-    functions = {}
-    for handler in ("echo", "fail", "plain", "malformed"):
-        created = lam.create_function(
-            FunctionName=f"pytest-apigw-{handler}-{suffix}",
-            Runtime="python3.12",
-            Role=role["Role"]["Arn"],
-            Handler=f"handlers.{handler}",
-            Code={"ZipFile": package.getvalue()},
-            Timeout=10,
-        )
-        functions[handler] = created["FunctionArn"]
-    api = apigw.create_api(Name=f"pytest-apigw-{suffix}", ProtocolType="HTTP")
+    lab = module_lab
+    apigw = lab.client("apigatewayv2")
+    functions = {
+        handler: zip_functions.create({"handlers.py": HANDLERS}, f"handlers.{handler}", Timeout=10)[
+            "FunctionArn"
+        ]
+        for handler in ("echo", "fail", "plain", "malformed")
+    }
+    api = apigw.create_api(Name=f"pytest-apigw-{uuid.uuid4().hex[:6]}", ProtocolType="HTTP")
     api_id = api["ApiId"]
 
     def integration(**kwargs: Any) -> str:
@@ -190,9 +169,6 @@ def setup(cloud, backend) -> Iterator[dict[str, Any]]:
     api = apigw.get_api(ApiId=api_id)
     yield {"lab": lab, "api": api, "base": lab.url_for(api), "functions": functions}
     apigw.delete_api(ApiId=api_id)
-    for arn in functions.values():
-        lam.delete_function(FunctionName=arn)
-    iam.delete_role(RoleName=role["Role"]["RoleName"])
 
 
 def _event(setup: dict[str, Any], path: str, **kwargs: Any) -> tuple[dict[str, str], dict]:
@@ -414,10 +390,9 @@ def test_requests_are_counted_in_cloudwatch(setup):
         )
         return sum(p["Sum"] for p in stats["Datapoints"])
 
-    deadline = time.monotonic() + 10  # metrics are written by a background thread
-    while total("5xx") < 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert total("5xx") >= 2 and total("Count") >= total("5xx")
+    # A background thread writes the metrics.
+    wait_until(lambda: total("5xx") >= 2, what="two 5xx counted", timeout=10, interval=0.1)
+    assert total("Count") >= total("5xx")
     latency = cloudwatch.get_metric_statistics(
         Namespace="AWS/ApiGateway",
         MetricName="IntegrationLatency",

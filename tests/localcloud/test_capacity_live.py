@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pymysql
 import pytest
+from polling import wait_until
 
 from localcloud.metrics.store import MetricStore
 from localcloud.rds import capacity as cap
@@ -65,18 +66,23 @@ def test_real_load_scales_up_and_back_down(manager, monkeypatch):
         clients = [threading.Thread(target=busy_client, args=(ep.port, stop)) for _ in range(3)]
         for t in clients:
             t.start()
-        peak, deadline = 0.0, time.monotonic() + 3
-        while time.monotonic() < deadline:
-            peak = max(peak, monitor.capacity("cap-live"))
-            time.sleep(0.1)
-        stop.set()
-        for t in clients:
-            t.join()
-        assert peak >= 2.0, peak  # three busy clients: well above the 0.5 minimum
-        deadline = time.monotonic() + 6
-        while monitor.capacity("cap-live") >= peak and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert monitor.capacity("cap-live") < peak  # coming down after the load
+        try:  # three busy clients: well above the 0.5 minimum
+            peak = wait_until(
+                lambda: (acus := monitor.capacity("cap-live")) >= 2.0 and acus,
+                what="at least 2 ACUs under load",
+                timeout=3,
+                interval=0.1,
+            )
+        finally:
+            stop.set()
+            for t in clients:
+                t.join()
+        wait_until(
+            lambda: monitor.capacity("cap-live") < peak,
+            what=f"capacity to come down from {peak} ACUs after the load",
+            timeout=6,
+            interval=0.1,
+        )
         assert monitor.state("cap-live") == "available"
     finally:
         monitor.stop()
@@ -131,10 +137,13 @@ def test_server_restart_is_survived(manager):
         def measured() -> float:
             return sum(b.count for b in store.buckets(metric, 0, time.time() + 10, 1))
 
-        before, deadline = measured(), time.monotonic() + 5
-        while measured() < before + 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert measured() >= before + 2  # the new server is measured again
+        before = measured()
+        wait_until(
+            lambda: measured() >= before + 2,
+            what="two measurements of the new server",
+            timeout=5,
+            interval=0.1,
+        )
     finally:
         monitor.stop()
 
@@ -157,16 +166,22 @@ def test_idle_cluster_pauses_and_a_client_resumes_it(manager, monkeypatch):
     monitor = cap.CapacityMonitor(MetricStore(), lambda: [cluster], interval=0.2)
     monitor.start()
     try:
-        deadline = time.monotonic() + 6  # the monitor's own queries are not activity
-        while monitor.state("cap-pause") != "paused" and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert monitor.state("cap-pause") == "paused" and monitor.capacity("cap-pause") == 0.0
+        wait_until(  # the monitor's own queries are not activity
+            lambda: monitor.state("cap-pause") == "paused",
+            what="the idle cluster to pause",
+            timeout=6,
+            interval=0.1,
+        )
+        assert monitor.capacity("cap-pause") == 0.0
         conn = pymysql.connect(host=ep.host, port=ep.port, user="admin", password=PASSWORD)
         try:
-            deadline = time.monotonic() + 3
-            while monitor.state("cap-pause") == "paused" and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert monitor.state("cap-pause") in ("resuming", "available")
+            state = wait_until(
+                lambda: (found := monitor.state("cap-pause")) != "paused" and found,
+                what="a client to wake the cluster",
+                timeout=3,
+                interval=0.05,
+            )
+            assert state in ("resuming", "available")
         finally:
             conn.close()
         time.sleep(0.3)

@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from polling import wait_until
 
 from localcloud.rds import capacity as cap
 from localcloud.rds.capacity import CapacityModel, Measurement
@@ -238,11 +239,8 @@ def test_monitor_thread_ticks_and_stops_quickly():
     monitor = cap.CapacityMonitor(store, lambda: [Cluster()], interval=0.05)
     monitor.start()
     monitor.start()  # already running: no second thread
-    deadline = time.monotonic() + 5
-    while len(store.data) < 30 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: len(store.data) >= 30, what="30 samples stored", timeout=5, interval=0.02)
     started = time.monotonic()
     monitor.stop()
     assert time.monotonic() - started < 1.0
-    assert len(store.data) >= 30
     assert not [t for t in threading.enumerate() if t.name == "aurora-capacity"]

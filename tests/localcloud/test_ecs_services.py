@@ -9,12 +9,13 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from live_fixtures import DefaultNetwork, ImageFactory
+from polling import wait_until
 
 import helpers
 from helpers.lab import local_endpoints
@@ -49,22 +50,10 @@ SERVER_PY = textwrap.dedent(
     ThreadingHTTPServer(address, Handler).serve_forever()
     """
 )
-
-
-def until(
-    check: Callable[[], Any],
-    timeout: float = 30,
-    what: str = "condition",
-    explain: Callable[[], str] | None = None,
-) -> Any:
-    """Poll `check` until it returns something truthy; `explain` says what was seen if not."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}" + (f"\n{explain()}" if explain else ""))
+DOCKERFILE = (
+    "FROM python:3.12-slim\nWORKDIR /app\nCOPY server.py .\nEXPOSE 8080\n"
+    'CMD ["python", "server.py"]\n'
+)
 
 
 def get(url: str) -> tuple[int, dict]:
@@ -77,21 +66,16 @@ def get(url: str) -> tuple[int, dict]:
 
 
 @pytest.fixture(scope="module")
-def env(cloud, tmp_path_factory) -> Any:
-    """An HTTP server image, a cluster, a task definition, an ALB; removed at the end."""
-    lab = helpers.connect("local", run_id="pytest", quiet=True)
-    unique = uuid.uuid4().hex[:6]
-    repository = helpers.ecr.ensure_repository(lab, "18", f"svc-{unique}")
-    context = Path(tmp_path_factory.mktemp("svc-image"))
-    (context / "server.py").write_text(SERVER_PY)
-    (context / "Dockerfile").write_text(
-        "FROM python:3.12-slim\nWORKDIR /app\nCOPY server.py .\nEXPOSE 8080\n"
-        'CMD ["python", "server.py"]\n'
-    )
-    built = helpers.images.build_and_push(lab, repository, context, "v1")
-    ecs, ec2, elb = lab.client("ecs"), lab.client("ec2"), lab.client("elbv2")
-    cluster = resource_name("pytest", "18", f"svc-{unique}")
-    ecs.create_cluster(clusterName=cluster)
+def env(
+    module_lab: helpers.Lab,
+    build_image: ImageFactory,
+    ecs_cluster: str,
+    default_network: DefaultNetwork,
+) -> Iterator[dict[str, Any]]:
+    """An HTTP server image, a task definition and an ALB on a cluster; removed at the end."""
+    lab, unique, cluster = module_lab, uuid.uuid4().hex[:6], ecs_cluster
+    image = build_image({"Dockerfile": DOCKERFILE, "server.py": SERVER_PY}, tag="v1")
+    ecs, elb = lab.client("ecs"), lab.client("elbv2")
     definition = ecs.register_task_definition(
         family=resource_name("pytest", "18", f"web-{unique}"),
         requiresCompatibilities=["FARGATE"],
@@ -101,26 +85,20 @@ def env(cloud, tmp_path_factory) -> Any:
         containerDefinitions=[
             {
                 "name": "web",
-                "image": built.image_uri,
+                "image": image.uri,
                 "essential": True,
                 "stopTimeout": 2,
                 "portMappings": [{"containerPort": 8080, "protocol": "tcp"}],
             }
         ],
     )["taskDefinition"]["taskDefinitionArn"]
-    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
-    subnets = [
-        s["SubnetId"]
-        for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])[
-            "Subnets"
-        ]
-    ][:2]
+    subnets = default_network.subnet_ids[:2]
     balancer = elb.create_load_balancer(Name=f"e18-{unique}", Subnets=subnets)["LoadBalancers"][0]
     group = elb.create_target_group(
         Name=f"e18-{unique}",
         Protocol="HTTP",
         Port=8080,
-        VpcId=vpc["VpcId"],
+        VpcId=default_network.vpc_id,
         TargetType="ip",
         HealthCheckPath="/health",
         HealthCheckIntervalSeconds=5,
@@ -146,39 +124,40 @@ def env(cloud, tmp_path_factory) -> Any:
         "definition": definition,
         "balancer": balancer,
         "group": group,
-        "network": {"awsvpcConfiguration": {"subnets": subnets, "assignPublicIp": "ENABLED"}},
+        "network": default_network.awsvpc(subnets=2),
         "unique": unique,
     }
+    # The services' tasks leave the target group before it and its load balancer go.
     for arn in ecs.list_services(cluster=cluster)["serviceArns"]:
         ecs.delete_service(cluster=cluster, service=arn, force=True)
-    until(lambda: not ecs.list_tasks(cluster=cluster)["taskArns"], 30, "service tasks to stop")
+    wait_until(
+        lambda: not ecs.list_tasks(cluster=cluster)["taskArns"], what="service tasks to stop"
+    )
     elb.delete_listener(ListenerArn=listener["ListenerArn"])
     elb.delete_load_balancer(LoadBalancerArn=balancer["LoadBalancerArn"])
     elb.delete_target_group(TargetGroupArn=group["TargetGroupArn"])
     ecs.deregister_task_definition(taskDefinition=definition)
-    until(lambda: _try_delete_cluster(ecs, cluster), 30, "the cluster to be deleted")
     helpers.cleanup.teardown(lab, pattern="18", quiet=True)
 
 
-def _try_delete_cluster(ecs: Any, cluster: str) -> bool:
-    try:
-        ecs.delete_cluster(cluster=cluster)
-    except ClientError as error:
-        assert error.response["Error"]["Code"] == "ClusterContainsServicesException"
-        return False
-    return True
-
-
 def describe(env: dict, name: str) -> dict:
+    """The service's description."""
     return env["ecs"].describe_services(cluster=env["cluster"], services=[name])["services"][0]
 
 
 def running_tasks(env: dict, name: str) -> list[dict]:
+    """The service's tasks whose lastStatus is RUNNING."""
     arns = env["ecs"].list_tasks(cluster=env["cluster"], serviceName=name)["taskArns"]
     if not arns:
         return []
     tasks = env["ecs"].describe_tasks(cluster=env["cluster"], tasks=arns)["tasks"]
     return [t for t in tasks if t["lastStatus"] == "RUNNING"]
+
+
+def two_running_without(env: dict, name: str, gone: str) -> set[str] | None:
+    """The service's two running task ARNs, once `gone` is not one of them."""
+    current = {t["taskArn"] for t in running_tasks(env, name)}
+    return current if len(current) == 2 and gone not in current else None
 
 
 def test_service_keeps_desired_count_replaces_and_scales(env):
@@ -207,16 +186,7 @@ def test_service_keeps_desired_count_replaces_and_scales(env):
 
     victim = tasks[0]["taskArn"]
     ecs.stop_task(cluster=env["cluster"], task=victim, reason="chaos test")
-    replaced = until(
-        lambda: (
-            {t["taskArn"] for t in running_tasks(env, name)} - {victim}
-            if len(running_tasks(env, name)) == 2
-            and victim not in {t["taskArn"] for t in running_tasks(env, name)}
-            else None
-        ),
-        30,
-        "a replacement task",
-    )
+    replaced = wait_until(lambda: two_running_without(env, name, victim), what="a replacement task")
     assert len(replaced) == 2
     stopped = ecs.describe_tasks(cluster=env["cluster"], tasks=[victim])["tasks"][0]
     assert (stopped["stopCode"], stopped["stoppedReason"]) == ("UserInitiated", "chaos test")
@@ -226,15 +196,9 @@ def test_service_keeps_desired_count_replaces_and_scales(env):
     direct = local_endpoints(env["lab"])["ecs"]["tasks"][doomed]["web:8080"]
     with contextlib.suppress(OSError):  # the process exits before it answers
         get(f"{direct}/exit")
-    replaced = until(
-        lambda: (
-            current
-            if len(current := {t["taskArn"] for t in running_tasks(env, name)}) == 2
-            and doomed not in current
-            else None
-        ),
-        30,
-        "a replacement for the exited task",
+    replaced = wait_until(
+        lambda: two_running_without(env, name, doomed),
+        what="a replacement for the exited task",
     )
     dead = ecs.describe_tasks(cluster=env["cluster"], tasks=[doomed])["tasks"][0]
     assert dead["stopCode"] == "EssentialContainerExited"
@@ -255,7 +219,7 @@ def test_service_keeps_desired_count_replaces_and_scales(env):
         )
         return current if done else None
 
-    rolled = until(rolled_out, 30, "the new deployment")
+    rolled = wait_until(rolled_out, what="the new deployment")
     fresh = {t["taskArn"] for t in running_tasks(env, name)}
     assert len(fresh) == 2 and not fresh & replaced
     assert {t["startedBy"] for t in running_tasks(env, name)} == {rolled["deployments"][0]["id"]}
@@ -264,7 +228,7 @@ def test_service_keeps_desired_count_replaces_and_scales(env):
         assert sum(arn.rsplit("/", 1)[-1] in m for m in stop_events) == 1
 
     ecs.update_service(cluster=env["cluster"], service=name, desiredCount=0)
-    until(lambda: describe(env, name)["runningCount"] == 0, 30, "scale-in to 0")
+    wait_until(lambda: describe(env, name)["runningCount"] == 0, what="scale-in to 0")
     gone = ecs.describe_tasks(cluster=env["cluster"], tasks=sorted(fresh))["tasks"]
     assert {t["stopCode"] for t in gone} == {"ServiceSchedulerInitiated"}
     assert all(t["stoppedReason"].startswith("Scaling activity initiated by") for t in gone)
@@ -273,7 +237,7 @@ def test_service_keeps_desired_count_replaces_and_scales(env):
     assert refused.value.response["Error"]["Code"] == "ClusterContainsServicesException"
     deleted = ecs.delete_service(cluster=env["cluster"], service=name)["service"]
     assert deleted["status"] in ("DRAINING", "INACTIVE")
-    until(lambda: describe(env, name)["status"] == "INACTIVE", 10, "INACTIVE")
+    wait_until(lambda: describe(env, name)["status"] == "INACTIVE", what="INACTIVE", timeout=10)
 
 
 def test_create_service_checks_what_aws_checks(env):
@@ -355,7 +319,7 @@ def test_service_behind_alb_registers_targets_and_replaces_unhealthy(env):
         states = sorted(h["TargetHealth"]["State"] for h in found)
         return found if states == ["healthy", "healthy"] else []
 
-    health = until(healthy, 30, "two healthy targets")
+    health = wait_until(healthy, what="two healthy targets")
     tasks = running_tasks(env, name)
     ips = {t["containers"][0]["networkInterfaces"][0]["privateIpv4Address"] for t in tasks}
     assert {h["Target"]["Id"] for h in health} == ips
@@ -366,12 +330,12 @@ def test_service_behind_alb_registers_targets_and_replaces_unhealthy(env):
 
     # One task turns sick: the ALB marks it unhealthy and the service replaces it.
     sick_pid = get(f"{url}/sick")[1]["pid"]
-    until(
+    wait_until(
         lambda: any(
             "is unhealthy in (target-group" in e["message"] for e in describe(env, name)["events"]
         ),
-        40,
-        "the unhealthy event",
+        what="the unhealthy event",
+        timeout=40,
     )
 
     def state() -> str:
@@ -379,20 +343,11 @@ def test_service_behind_alb_registers_targets_and_replaces_unhealthy(env):
         targets = elb.describe_target_health(TargetGroupArn=group_arn)["TargetHealthDescriptions"]
         return f"events: {events}\ntargets: {targets}"
 
-    until(
-        lambda: (
-            describe(env, name)["runningCount"] == 2
-            and sorted(
-                h["TargetHealth"]["State"]
-                for h in elb.describe_target_health(TargetGroupArn=group_arn)[
-                    "TargetHealthDescriptions"
-                ]
-            )
-            == ["healthy", "healthy"]
-        ),
-        60,
-        "a healthy replacement",
-        state,
+    wait_until(
+        lambda: describe(env, name)["runningCount"] == 2 and healthy(),
+        what="a healthy replacement",
+        timeout=60,
+        explain=state,
     )
     assert sick_pid not in {get(f"{url}/whoami")[1]["pid"] for _ in range(8)}
     stopped = ecs.list_tasks(cluster=env["cluster"], desiredStatus="STOPPED")["taskArns"]
@@ -419,13 +374,12 @@ def test_service_behind_alb_registers_targets_and_replaces_unhealthy(env):
             Statistics=["Average", "SampleCount"],
         )["Datapoints"]
 
-    points = until(cpu, 20, "AWS/ECS CPUUtilization")
+    points = wait_until(cpu, what="AWS/ECS CPUUtilization", timeout=20)
     assert all(0 <= p["Average"] <= 100 * 4 for p in points)
     ecs.delete_service(cluster=env["cluster"], service=name, force=True)
-    until(
+    wait_until(
         lambda: (
             not elb.describe_target_health(TargetGroupArn=group_arn)["TargetHealthDescriptions"]
         ),
-        30,
-        "targets deregistered",
+        what="targets deregistered",
     )

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import textwrap
 import time
 import uuid
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
+from live_fixtures import DefaultNetwork, ImageFactory
+from polling import wait_until
 
 import helpers
 from helpers.naming import resource_name
@@ -44,6 +48,7 @@ TASK_PY = textwrap.dedent(
     time.sleep(60)
     """
 )
+DOCKERFILE = 'FROM python:3.12-slim\nWORKDIR /app\nCOPY task.py .\nCMD ["python", "task.py"]\n'
 ORDER = [
     "PROVISIONING",
     "PENDING",
@@ -57,20 +62,16 @@ ORDER = [
 
 
 @pytest.fixture(scope="module")
-def ecs_env(cloud, tmp_path_factory) -> Any:
-    """An image, a cluster, task definitions, a secret and a table; all removed at the end."""
-    lab = helpers.connect("local", run_id="pytest", quiet=True)
-    unique = uuid.uuid4().hex[:6]
-    repository = helpers.ecr.ensure_repository(lab, "17", f"sagemaker-{unique}")
-    context = Path(tmp_path_factory.mktemp("ecs-image"))
-    (context / "task.py").write_text(TASK_PY)
-    (context / "Dockerfile").write_text(
-        'FROM python:3.12-slim\nWORKDIR /app\nCOPY task.py .\nCMD ["python", "task.py"]\n'
-    )
-    built = helpers.images.build_and_push(lab, repository, context, "v1")
+def ecs_env(
+    module_lab: helpers.Lab,
+    build_image: ImageFactory,
+    ecs_cluster: str,
+    default_network: DefaultNetwork,
+) -> Iterator[dict[str, Any]]:
+    """An image, task definitions, a secret and a table on a cluster; all removed at the end."""
+    lab, unique = module_lab, uuid.uuid4().hex[:6]
+    image = build_image({"Dockerfile": DOCKERFILE, "task.py": TASK_PY}, tag="v1")
     ecs, sm, ddb = lab.client("ecs"), lab.client("secretsmanager"), lab.client("dynamodb")
-    cluster = resource_name("pytest", "17", f"tasks-{unique}")
-    ecs.create_cluster(clusterName=cluster)
     secret = sm.create_secret(
         Name=resource_name("pytest", "17", f"db-{unique}"),
         SecretString=json.dumps({"password": "s3cret", "user": "app"}),
@@ -82,7 +83,7 @@ def ecs_env(cloud, tmp_path_factory) -> Any:
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    group = f"/ecs/{cluster}"
+    group = f"/ecs/{ecs_cluster}"
 
     def register(
         family: str, image: str, create_group: str = "true", log_group: str = group
@@ -117,27 +118,25 @@ def ecs_env(cloud, tmp_path_factory) -> Any:
             containerDefinitions=[container],
         )["taskDefinition"]["taskDefinitionArn"]
 
-    subnet = lab.client("ec2").describe_subnets()["Subnets"][0]["SubnetId"]
     env = {
         "lab": lab,
         "ecs": ecs,
-        "cluster": cluster,
+        "cluster": ecs_cluster,
         "group": group,
         "table": table,
-        "good": register(f"job-{unique}", built.image_uri),
-        "tagged": register(f"tag-{unique}", f"{repository['repositoryUri']}:v1"),
-        "missing": register(f"missing-{unique}", f"{repository['repositoryUri']}:nope"),
-        "nogroup": register(f"nogroup-{unique}", built.image_uri, "false", f"/ecs/absent-{unique}"),
-        "network": {"awsvpcConfiguration": {"subnets": [subnet], "assignPublicIp": "ENABLED"}},
+        "good": register(f"job-{unique}", image.uri),
+        "tagged": register(f"tag-{unique}", image.tagged("v1")),
+        "missing": register(f"missing-{unique}", image.tagged("nope")),
+        "nogroup": register(f"nogroup-{unique}", image.uri, "false", f"/ecs/absent-{unique}"),
+        "network": default_network.awsvpc(subnets=1),
     }
     yield env
-    for arn in ecs.list_tasks(cluster=cluster)["taskArns"]:
-        ecs.stop_task(cluster=cluster, task=arn)
     for key in ("good", "tagged", "missing", "nogroup"):
         ecs.deregister_task_definition(taskDefinition=env[key])
-    ecs.delete_cluster(cluster=cluster)
     sm.delete_secret(SecretId=secret, ForceDeleteWithoutRecovery=True)
     ddb.delete_table(TableName=table)
+    with contextlib.suppress(ClientError):
+        lab.client("logs").delete_log_group(logGroupName=group)
     helpers.cleanup.teardown(lab, pattern="17", quiet=True)
 
 
@@ -162,15 +161,21 @@ def run(env: dict, definition: str, mode: str) -> dict:
 def wait_stopped(env: dict, arn: str, timeout: float = 15) -> tuple[dict, list[str]]:
     """Poll DescribeTasks until STOPPED; the distinct lastStatus values seen, in order."""
     seen: list[str] = []
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+
+    def stopped() -> dict | None:
         task = env["ecs"].describe_tasks(cluster=env["cluster"], tasks=[arn])["tasks"][0]
         if not seen or seen[-1] != task["lastStatus"]:
             seen.append(task["lastStatus"])
-        if task["lastStatus"] == "STOPPED":
-            return task, seen
-        time.sleep(0.01)
-    raise AssertionError(f"task did not stop: {seen}")
+        return task if task["lastStatus"] == "STOPPED" else None
+
+    task = wait_until(
+        stopped,
+        what=f"task {arn} to stop",
+        timeout=timeout,
+        interval=0.01,  # often enough to see every state it passes through
+        explain=lambda: f"states seen: {seen}",
+    )
+    return task, seen
 
 
 def log_lines(env: dict, task: dict) -> list[str]:
@@ -233,13 +238,12 @@ def test_task_uses_dynamodb_without_endpoint_in_code(ecs_env):
 
 def _wait_running(env: dict, arn: str) -> None:
     """Until the task is RUNNING and its process printed 'sleeping'."""
-    deadline = time.time() + 15
-    while time.time() < deadline:
+
+    def running() -> bool:
         task = env["ecs"].describe_tasks(cluster=env["cluster"], tasks=[arn])["tasks"][0]
-        if task["lastStatus"] == "RUNNING" and "sleeping" in log_lines(env, task):
-            return
-        time.sleep(0.1)
-    raise AssertionError("task never ran")
+        return task["lastStatus"] == "RUNNING" and "sleeping" in log_lines(env, task)
+
+    wait_until(running, what=f"task {arn} to run and print 'sleeping'", timeout=15, interval=0.1)
 
 
 def test_stop_task_sigterm_then_sigkill(ecs_env):

@@ -14,7 +14,6 @@ import json
 import re
 import socket
 import threading
-import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,10 +22,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from live_fixtures import DefaultNetwork
+from polling import wait_until
 
 import helpers
-
-pytestmark = pytest.mark.localcloud
 
 AWS_503 = (
     b"<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n"
@@ -105,7 +104,7 @@ class TargetServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            do_GET = do_POST = do_PUT = _answer  # noqa: N815
+            do_GET = do_POST = do_PUT = _answer
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -143,30 +142,15 @@ def echo(url: str, **kwargs: Any) -> dict[str, Any]:
     return json.loads(body)
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 45.0) -> Any:
-    """Poll until check() returns something truthy; fail with its last value otherwise."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.25)
-    pytest.fail(f"timed out waiting for {what}; last result: {last!r}")
-
-
 @pytest.fixture(scope="module")
-def network(cloud) -> Iterator[dict[str, Any]]:
+def network(module_lab: helpers.Lab, default_network: DefaultNetwork) -> Iterator[dict[str, Any]]:
     """Two default-VPC subnets and a security group for the test load balancers."""
-    lab = helpers.connect("local", run_id="pytest", quiet=True)
-    ec2 = lab.client("ec2")
-    subnets = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])
-    chosen = sorted(subnets["Subnets"], key=lambda s: s["AvailabilityZone"])[:2]
-    vpc = chosen[0]["VpcId"]
+    ec2 = module_lab.client("ec2")
+    vpc = default_network.vpc_id
     group = ec2.create_security_group(
         GroupName=f"pytest-alb-{uuid.uuid4().hex[:8]}", Description="test ALB", VpcId=vpc
     )["GroupId"]
-    yield {"subnets": [s["SubnetId"] for s in chosen], "vpc": vpc, "security_group": group}
+    yield {"subnets": default_network.subnet_ids[:2], "vpc": vpc, "security_group": group}
     ec2.delete_security_group(GroupId=group)
 
 
@@ -240,9 +224,11 @@ class Alb:
 
     def wait_state(self, group: str, target: TargetServer, state: str) -> dict[str, Any]:
         """Poll describe_target_health until the target is in the state."""
-        return wait_for(
-            f"{target.name} {state}",
+        return wait_until(
             lambda: (h := self.health(group).get(target.port)) and h["State"] == state and h,
+            what=f"{target.name} {state}",
+            timeout=45,
+            interval=0.25,
         )
 
     def delete(self) -> None:
@@ -437,7 +423,12 @@ def test_deregistered_target_drains_then_disappears(alb: Alb, targets):
         assert after["State"] == "draining"
         assert after["Reason"] == "Target.DeregistrationInProgress"
     assert fetch(url + "/")[0] == 503  # a draining target gets no new requests
-    wait_for("the target to be forgotten", lambda: server.port not in alb.health(group))
+    wait_until(
+        lambda: server.port not in alb.health(group),
+        what="the target to be forgotten",
+        timeout=45,
+        interval=0.25,
+    )
     [stranger] = alb.elbv2.describe_target_health(
         TargetGroupArn=group, Targets=[{"Id": "127.0.0.1", "Port": server.port}]
     )["TargetHealthDescriptions"]
@@ -454,9 +445,11 @@ def test_unused_group_then_unreachable_address_times_out(alb: Alb):
     assert entry["HealthCheckPort"] == "8080"
 
     url = alb.create(group)
-    state = wait_for(
-        "the private address to be unhealthy",
+    state = wait_until(
         lambda: (h := alb.health(group)[8080])["State"] == "unhealthy" and h,
+        what="the private address to be unhealthy",
+        timeout=45,
+        interval=0.25,
     )
 
     assert state["Reason"] == "Target.Timeout"
@@ -500,5 +493,9 @@ def test_requests_publish_application_elb_metrics(alb: Alb, lab: helpers.Lab, ta
         )
         return sum(p["Sum"] for p in found["Datapoints"])
 
-    assert wait_for("RequestCount", lambda: total("RequestCount") >= 5)
-    assert wait_for("HTTPCode_Target_2XX_Count", lambda: total("HTTPCode_Target_2XX_Count") >= 5)
+    wait_until(lambda: total("RequestCount") >= 5, what="RequestCount >= 5", timeout=45)
+    wait_until(
+        lambda: total("HTTPCode_Target_2XX_Count") >= 5,
+        what="HTTPCode_Target_2XX_Count >= 5",
+        timeout=45,
+    )

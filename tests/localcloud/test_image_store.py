@@ -1,22 +1,23 @@
-"""Local images end to end: ECR repositories, process-runtime builds, the image store, teardown."""
+"""The process runtime's images on the live local cloud: the image store, ECR, build cache.
+
+Images are built as a notebook builds them (`helpers.images.build_and_push`); what is checked
+here is the local cloud's side: what the store holds, what ECR answers, what a build reuses.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import subprocess
 import textwrap
-import uuid
 from pathlib import Path
 
 import pytest
+from live_fixtures import ImageFactory, PushedImage
 
-import helpers
-from helpers import cleanup, ecr, images
+from helpers import images
 from localcloud import images as local_images
 from localcloud.images.dockerfile import DockerfileError
 
-PATTERN = "16"
 DOCKERFILE = textwrap.dedent(
     """\
     FROM public.ecr.aws/lambda/python:3.12
@@ -37,40 +38,22 @@ APP = textwrap.dedent(
         return simplejson.dumps({"greeting": os.environ.get("GREETING"), "event": event})
     """
 )
+# simplejson is in the course environment: the build needs no network.
+FUNCTION_FILES = {"Dockerfile": DOCKERFILE, "requirements.txt": "simplejson\n", "app.py": APP}
 IMAGE_KEYS = {
     "digest", "repository", "tags", "base", "lambda_base", "python_version", "workdir", "env",
     "entrypoint", "cmd", "rootfs", "python", "size_bytes", "created",
 }  # fmt: skip
 
 
-def _context(folder: Path, app: str = APP, dockerfile: str = DOCKERFILE) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "Dockerfile").write_text(dockerfile)
-    (folder / "requirements.txt").write_text("simplejson\n")  # in the course env: no network
-    (folder / "app.py").write_text(app)
-    return folder
-
-
-def _unique(prefix: str) -> str:
-    return f"sagemaker-{prefix}-{uuid.uuid4().hex[:6]}"
-
-
-@pytest.fixture(scope="module")
-def built(cloud, tmp_path_factory):
-    """One repository and one build, shared by the tests that only read them."""
-    lab = helpers.connect("local", run_id="pytest", quiet=True)
-    repository = ecr.ensure_repository(lab, PATTERN, _unique("img"))
-    context = _context(tmp_path_factory.mktemp("context") / "fn")
-    image = images.build_and_push(lab, repository, context)
-    yield lab, repository, context, image
-    client = lab.client("ecr")
-    with contextlib.suppress(client.exceptions.RepositoryNotFoundException):
-        client.delete_repository(repositoryName=repository["repositoryName"], force=True)
+@pytest.fixture
+def built(build_image: ImageFactory) -> PushedImage:
+    """The function image, built once for the session."""
+    return build_image(FUNCTION_FILES)
 
 
 def test_build_writes_the_image_store_contract(built):
-    _, repository, _, image = built
-    assert image.image_uri == f"{repository['repositoryUri']}@{image.digest}"
+    image, repository = built.built, built.repository
     stored = local_images.load_local_image(image.digest)
     assert set(stored) >= IMAGE_KEYS
     assert stored["digest"] == image.digest
@@ -94,8 +77,7 @@ def test_build_writes_the_image_store_contract(built):
 
 
 def test_the_image_python_imports_the_code_and_the_course_packages(built):
-    _, _, _, image = built
-    stored = local_images.load_local_image(image.digest)
+    stored = local_images.load_local_image(built.built.digest)
     task_root = Path(stored["rootfs"]) / "var" / "task"
     result = subprocess.run(
         [stored["python"], "-c", "import app; print(app.handler({'n': 1}, None))"],
@@ -104,28 +86,22 @@ def test_the_image_python_imports_the_code_and_the_course_packages(built):
     assert json.loads(result.stdout) == {"greeting": None, "event": {"n": 1}}
 
 
-def test_describe_images_shows_tag_digest_and_layer_size(built):
-    lab, repository, _, image = built
+def test_describe_images_shows_tag_digest_and_layer_size(lab, built):
     client = lab.client("ecr")
-    detail = client.describe_images(repositoryName=repository["repositoryName"])["imageDetails"]
-    assert [d["imageDigest"] for d in detail] == [image.digest]
+    name, digest = built.repository["repositoryName"], built.built.digest
+    detail = client.describe_images(repositoryName=name)["imageDetails"]
+    assert [d["imageDigest"] for d in detail] == [digest]
     assert detail[0]["imageTags"] == ["latest"]
-    manifest = json.loads(
-        (local_images.local_image_dir(image.digest) / "manifest.json").read_text()
-    )
+    manifest = json.loads((local_images.local_image_dir(digest) / "manifest.json").read_text())
     assert len(manifest["layers"]) == 3  # COPY, pip, COPY
     assert detail[0]["imageSizeInBytes"] == sum(layer["size"] for layer in manifest["layers"])
-    table = ecr.images(lab, repository["repositoryName"])
-    assert list(table.columns) == ["tag", "digest", "size_mb", "pushed_at"]
-    assert table.loc[0, "tag"] == "latest" and table.loc[0, "digest"] == image.digest
 
 
-def test_describe_images_errors_are_aws_shaped(built):
-    lab, repository, _, image = built
+def test_describe_images_errors_are_aws_shaped(lab, built):
     client = lab.client("ecr")
-    name = repository["repositoryName"]
+    name = built.repository["repositoryName"]
     by_digest = client.describe_images(
-        repositoryName=name, imageIds=[{"imageDigest": image.digest}]
+        repositoryName=name, imageIds=[{"imageDigest": built.built.digest}]
     )
     assert by_digest["imageDetails"][0]["imageTags"] == ["latest"]
     with pytest.raises(client.exceptions.ImageNotFoundException, match="imageTag:'nope'"):
@@ -134,43 +110,26 @@ def test_describe_images_errors_are_aws_shaped(built):
         client.describe_images(repositoryName="scd-pytest-16-missing")
 
 
-def test_unchanged_rebuild_is_a_cache_hit_and_a_change_is_a_new_digest(built, tmp_path):
-    lab, repository, context, image = built
-    again = images.build_and_push(lab, repository, context)
-    assert again.cached and again.digest == image.digest
+def test_unchanged_rebuild_is_a_cache_hit_and_a_change_is_a_new_digest(lab, build_image, tmp_path):
+    # An image of its own (other code), so the shared image's repository keeps one image.
+    first = build_image({**FUNCTION_FILES, "app.py": APP + "\nVERSION = 1\n"})
+    again = images.build_and_push(lab, first.repository, first.context)
+    assert again.cached and again.digest == first.built.digest
     assert any("reusing image" in line for line in again.log)
 
-    changed = _context(tmp_path / "changed", app=APP + "\nVERSION = 2\n")
-    second = images.build_and_push(lab, repository, changed)
-    assert not second.cached and second.digest != image.digest
+    changed = tmp_path / "changed"
+    changed.mkdir()
+    for name, text in {**FUNCTION_FILES, "app.py": APP + "\nVERSION = 2\n"}.items():
+        (changed / name).write_text(text)
+    second = images.build_and_push(lab, first.repository, changed)
+    assert not second.cached and second.digest != first.built.digest
     rootfs = Path(local_images.load_local_image(second.digest)["rootfs"])
     assert "VERSION = 2" in (rootfs / "var" / "task" / "app.py").read_text()
-    assert local_images.load_local_image(image.digest) is not None  # the old image stays runnable
+    assert local_images.load_local_image(first.built.digest) is not None  # still runnable
 
 
-def test_a_system_package_step_is_refused_with_its_line(lab, tmp_path):
-    repository = ecr.ensure_repository(lab, PATTERN, _unique("refused"))
+def test_a_system_package_step_is_refused_with_its_line(build_image):
     dockerfile = "FROM public.ecr.aws/lambda/python:3.12\nRUN apt-get install -y curl\n"
-    context = _context(tmp_path, dockerfile=dockerfile)
     with pytest.raises(DockerfileError, match=r"line 2: RUN apt-get install -y curl") as error:
-        images.build_and_push(lab, repository, context)
+        build_image({**FUNCTION_FILES, "Dockerfile": dockerfile})
     assert "operating-system packages" in str(error.value)
-    lab.client("ecr").delete_repository(repositoryName=repository["repositoryName"])
-
-
-def test_ensure_repository_is_idempotent_and_teardown_deletes_it(cloud):
-    lab = helpers.connect("local", run_id="pytestecr", quiet=True)
-    name = _unique("repo")
-    first = ecr.ensure_repository(lab, PATTERN, name)
-    second = ecr.ensure_repository(lab, PATTERN, name)
-    assert first["repositoryArn"] == second["repositoryArn"]
-    assert first["repositoryName"] == f"scd-pytestecr-{PATTERN}-{name}"
-    tags = lab.client("ecr").list_tags_for_resource(resourceArn=first["repositoryArn"])["tags"]
-    assert {t["Key"]: t["Value"] for t in tags} == lab.tags(PATTERN)
-
-    rows = cleanup.teardown(lab, pattern=PATTERN, quiet=True)
-    assert {"kind": ecr.KIND, "id": first["repositoryName"]}.items() <= next(
-        r for r in rows if r["id"] == first["repositoryName"]
-    ).items()
-    names = [r["repositoryName"] for r in lab.client("ecr").describe_repositories()["repositories"]]
-    assert first["repositoryName"] not in names

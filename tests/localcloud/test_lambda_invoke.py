@@ -8,30 +8,20 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import io
 import json
 import re
 import textwrap
 import time
-import uuid
-import zipfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from live_fixtures import ZipFunctions
+from polling import wait_until
 
-TRUST = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": "sts:AssumeRole",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-            }
-        ],
-    }
-)
+import helpers
 
 HANDLERS = textwrap.dedent(
     """
@@ -69,38 +59,22 @@ HANDLERS = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def functions(cloud):
-    """Create functions from HANDLERS on demand; delete them at the end."""
-    import helpers
+def functions(
+    module_lab: helpers.Lab, zip_functions: ZipFunctions
+) -> tuple[helpers.Lab, Any, Callable[..., str]]:
+    """The lab, its Lambda client, and create(handler, timeout=3, **settings) -> name."""
 
-    lab = helpers.connect("local", run_id="pytest", quiet=True)
-    iam, client = lab.client("iam"), lab.client("lambda")
-    role = f"pytest-lambda-{uuid.uuid4().hex[:6]}"
-    arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
-    package = io.BytesIO()
-    with zipfile.ZipFile(package, "w") as archive:
-        archive.writestr("handlers.py", HANDLERS)
-    created: list[str] = []
-
-    def create(handler: str, timeout: int = 3, **extra) -> str:
-        name = f"pytest-{handler}-{uuid.uuid4().hex[:6]}"
-        client.create_function(
-            FunctionName=name,
-            Runtime="python3.12",
-            Role=arn,
-            Handler=f"handlers.{handler}",
-            Code={"ZipFile": package.getvalue()},
+    def create(handler: str, timeout: int = 3, **extra: Any) -> str:
+        created = zip_functions.create(
+            {"handlers.py": HANDLERS},
+            f"handlers.{handler}",
             Timeout=timeout,
             MemorySize=256,
             **extra,
         )
-        created.append(name)
-        return name
+        return created["FunctionName"]
 
-    yield lab, client, create
-    for name in created:
-        client.delete_function(FunctionName=name)
-    iam.delete_role(RoleName=role)
+    return module_lab, module_lab.client("lambda"), create
 
 
 def _invoke(client, name: str, payload: dict | None = None, **kwargs) -> tuple[dict, object]:
@@ -211,12 +185,14 @@ def test_event_is_202_and_runs_in_the_background_with_retries(functions):
         client.invoke(FunctionName=ok, InvocationType="Event", Payload=b"{}")["StatusCode"] == 202
     )
     assert client.invoke(FunctionName=failing, InvocationType="Event")["StatusCode"] == 202
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
+
+    def attempts() -> list[str] | None:
+        """The failing function's START lines, once there are three and `ok` has run."""
         starts = [m for m in _log_messages(lab, failing) if m.startswith("START")]
-        if len(starts) == 3 and any(m.startswith("END") for m in _log_messages(lab, ok)):
-            break
-        time.sleep(0.25)
+        ok_ended = any(m.startswith("END") for m in _log_messages(lab, ok))
+        return starts if len(starts) >= 3 and ok_ended else None
+
+    starts = wait_until(attempts, what="three attempts and the other event", timeout=15)
     assert len(starts) == 3  # the first attempt and AWS's two retries
     time.sleep(2.5)
     assert len([m for m in _log_messages(lab, failing) if m.startswith("START")]) == 3
@@ -281,8 +257,6 @@ def test_updates_start_fresh_workers_and_idle_workers_are_reaped(functions):
 
 def test_handler_uses_dynamodb_with_plain_boto3(functions):
     lab, client, create = functions
-    import helpers
-
     table = helpers.dynamodb.ensure_table(lab, "00", "fromlambda")["TableName"]
     response, item = _invoke(client, create("table"), {"table": table, "id": "from-lambda"})
     assert "FunctionError" not in response, item

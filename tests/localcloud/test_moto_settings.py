@@ -1,37 +1,23 @@
 """moto is configured at start as the course needs (managed IAM policies, ECS tasks stay up)."""
 
-import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from localcloud.server import LocalCloud
 
 
-def test_aws_managed_policies_can_be_attached(lab):
-    iam = lab.client("iam")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": "sts:AssumeRole",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-            }
-        ],
-    }
-    iam.create_role(RoleName="pytest-managed", AssumeRolePolicyDocument=json.dumps(trust))
+def test_aws_managed_policies_can_be_attached(lab, lambda_role):
+    iam, role = lab.client("iam"), lambda_role.rsplit("/", 1)[-1]
     arn = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
-    iam.attach_role_policy(RoleName="pytest-managed", PolicyArn=arn)
-    attached = iam.list_attached_role_policies(RoleName="pytest-managed")["AttachedPolicies"]
+    iam.attach_role_policy(RoleName=role, PolicyArn=arn)
+    attached = iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
     assert [p["PolicyArn"] for p in attached] == [arn]
-    iam.detach_role_policy(RoleName="pytest-managed", PolicyArn=arn)
-    iam.delete_role(RoleName="pytest-managed")
+    iam.detach_role_policy(RoleName=role, PolicyArn=arn)
 
 
 def test_moto_keeps_ecs_tasks_running_on_describe():
     """moto's own task records (under the ECS provider) must not drift towards STOPPED."""
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    from localcloud.server import LocalCloud
-
     state = Path(tempfile.mkdtemp(prefix="localcloud-moto-"))
     cloud = LocalCloud(state, port=0)
     try:

@@ -5,21 +5,21 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pymysql
 import pytest
 from botocore.exceptions import ClientError
+from live_fixtures import AURORA_ENGINE_VERSION, AuroraClusters
 
 import helpers
 from localcloud import daemon
 from localcloud.config import FAKE_ACCOUNT_ID
 
-ENGINE_VERSION = "8.0.mysql_aurora.3.08.0"
+pytestmark = pytest.mark.engines
 MOTO_PASSWORD = "P@55w0rd!"  # what moto alone writes into every managed secret
-SCALING = {"MinCapacity": 0, "MaxCapacity": 4, "SecondsUntilAutoPause": 300}
 
 
 def _unique(prefix: str) -> str:
@@ -34,53 +34,14 @@ def rds(lab: helpers.Lab) -> Any:
 
 
 @pytest.fixture
-def aurora(rds: Any) -> Iterator[Callable[..., dict[str, Any]]]:
-    """Create Aurora MySQL clusters (optionally with a writer); all are deleted afterwards."""
-    created: list[str] = []
-
-    def create(prefix: str, writer: bool = True, **overrides: Any) -> dict[str, Any]:
-        identifier = _unique(prefix)
-        params: dict[str, Any] = {
-            "DBClusterIdentifier": identifier,
-            "Engine": "aurora-mysql",
-            "EngineVersion": ENGINE_VERSION,
-            "MasterUsername": "admin",
-            "ManageMasterUserPassword": True,
-            "DatabaseName": "labdb",
-            "ServerlessV2ScalingConfiguration": SCALING,
-        }
-        params.update(overrides)
-        params = {k: v for k, v in params.items() if v is not None}
-        rds.create_db_cluster(**params)
-        created.append(identifier)
-        if writer:
-            rds.create_db_instance(
-                DBInstanceIdentifier=f"{identifier}-w1",
-                DBClusterIdentifier=identifier,
-                Engine="aurora-mysql",
-                DBInstanceClass="db.serverless",
-            )
-        return _cluster(rds, identifier)
-
-    yield create
-    for identifier in created:
-        _delete_cluster(rds, identifier)
+def aurora(aurora_clusters: AuroraClusters) -> Callable[..., dict[str, Any]]:
+    """aurora(prefix, writer=True, **overrides): a new Aurora MySQL cluster, deleted after."""
+    return aurora_clusters.create
 
 
 def _cluster(rds: Any, identifier: str) -> dict[str, Any]:
     """The cluster's description."""
     return rds.describe_db_clusters(DBClusterIdentifier=identifier)["DBClusters"][0]
-
-
-def _delete_cluster(rds: Any, identifier: str) -> None:
-    """Delete a cluster's instances, then the cluster; nothing if it is gone already."""
-    try:
-        cluster = _cluster(rds, identifier)
-    except ClientError:
-        return
-    for member in cluster["DBClusterMembers"]:
-        rds.delete_db_instance(DBInstanceIdentifier=member["DBInstanceIdentifier"])
-    rds.delete_db_cluster(DBClusterIdentifier=identifier, SkipFinalSnapshot=True)
 
 
 def _secret(lab: helpers.Lab, cluster: dict[str, Any]) -> dict[str, str]:
@@ -313,7 +274,7 @@ def test_create_refuses_what_aurora_refuses(rds):
     base = {
         "DBClusterIdentifier": _unique("bad"),
         "Engine": "aurora-mysql",
-        "EngineVersion": ENGINE_VERSION,
+        "EngineVersion": AURORA_ENGINE_VERSION,
         "MasterUsername": "admin",
     }
     both = {**base, "ManageMasterUserPassword": True, "MasterUserPassword": "Good-pw-1"}
@@ -348,12 +309,14 @@ def test_other_engines_stay_with_moto(rds):
 def test_engine_versions_report_serverless_v2_limits(rds):
     pages = rds.get_paginator("describe_db_engine_versions").paginate(Engine="aurora-mysql")
     versions = {v["EngineVersion"]: v for page in pages for v in page["DBEngineVersions"]}
-    assert versions[ENGINE_VERSION]["ServerlessV2FeaturesSupport"]["MinCapacity"] == 0
+    assert versions[AURORA_ENGINE_VERSION]["ServerlessV2FeaturesSupport"]["MinCapacity"] == 0
     older = versions["8.0.mysql_aurora.3.07.1"]["ServerlessV2FeaturesSupport"]
     assert older["MinCapacity"] == 0.5
     assert all("provisioned" in v["SupportedEngineModes"] for v in versions.values())
-    one = rds.describe_db_engine_versions(Engine="aurora-mysql", EngineVersion=ENGINE_VERSION)
-    assert [v["EngineVersion"] for v in one["DBEngineVersions"]] == [ENGINE_VERSION]
+    one = rds.describe_db_engine_versions(
+        Engine="aurora-mysql", EngineVersion=AURORA_ENGINE_VERSION
+    )
+    assert [v["EngineVersion"] for v in one["DBEngineVersions"]] == [AURORA_ENGINE_VERSION]
 
 
 def _alive(pid: int | None) -> bool:

@@ -1,9 +1,9 @@
 """The RDS Data API on a live local cloud: real SQL on an Aurora MySQL cluster's MariaDB server.
 
-Every test talks to the Data API through boto3 and a `data_api` fixture. Here the fixture is
-a real cluster made through the RDS API of the session daemon (tests/conftest.py starts it
-with a 2 s transaction idle limit); tests/localcloud/test_rds_data_engine.py runs the same
-tests against the provider on a private MariaDB, with a stand-in for the RDS provider.
+Every test talks to the Data API through boto3 and a `data_api` fixture: a real cluster made
+through the RDS API of the session daemon (tests/conftest.py starts it with a 2 s transaction
+idle limit). test_rds_data_engine.py drives the provider alone, on a private MariaDB, with the
+same `DataApi` client and helpers from here.
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from live_fixtures import AuroraClusters
+from polling import wait_until
 
 import helpers
 
-ENGINE_VERSION = "8.0.mysql_aurora.3.08.0"
+pytestmark = pytest.mark.engines
 SIZE_ERROR = "Database returned more than the allowed response size limit"
 
 
@@ -104,73 +106,41 @@ def values(response: dict[str, Any]) -> list[list[Any]]:
 # ----- the live backend --------------------------------------------------------------------
 
 
-def _wait_available(rds: Any, identifier: str) -> dict[str, Any]:
-    """The cluster's description once it is available (the local cloud is quick)."""
-    deadline = time.monotonic() + 120
-    while True:
-        cluster = rds.describe_db_clusters(DBClusterIdentifier=identifier)["DBClusters"][0]
-        if cluster["Status"] == "available" or time.monotonic() > deadline:
-            return cluster
-        time.sleep(0.5)
-
-
-def _create_cluster(rds: Any, identifier: str, instance: bool) -> dict[str, Any]:
-    """An Aurora MySQL Serverless v2 cluster as the course creates it."""
-    rds.create_db_cluster(
-        DBClusterIdentifier=identifier,
-        Engine="aurora-mysql",
-        EngineVersion=ENGINE_VERSION,
-        MasterUsername="admin",
-        ManageMasterUserPassword=True,
-        DatabaseName="labdb",
-        ServerlessV2ScalingConfiguration={"MinCapacity": 0.5, "MaxCapacity": 4},
-    )
-    if instance:
-        rds.create_db_instance(
-            DBInstanceIdentifier=f"{identifier}-w1",
-            DBClusterIdentifier=identifier,
-            Engine="aurora-mysql",
-            DBInstanceClass="db.serverless",
-        )
-    return _wait_available(rds, identifier)
-
-
-def _delete_cluster(rds: Any, identifier: str) -> None:
-    """Delete a cluster and its instances; nothing if it is gone."""
-    try:
-        cluster = rds.describe_db_clusters(DBClusterIdentifier=identifier)["DBClusters"][0]
-    except ClientError:
-        return
-    for member in cluster["DBClusterMembers"]:
-        rds.delete_db_instance(DBInstanceIdentifier=member["DBInstanceIdentifier"])
-    rds.delete_db_cluster(DBClusterIdentifier=identifier, SkipFinalSnapshot=True)
-
-
 @pytest.fixture(scope="module")
-def data_api(cloud: Any) -> Iterator[DataApi]:
+def data_api(module_lab: helpers.Lab) -> Iterator[DataApi]:
     """A Data API cluster on the session daemon (and one without the Data API)."""
-    lab = helpers.connect("local", run_id="pytest", quiet=True)
-    rds = lab.client("rds")
-    suffix = uuid.uuid4().hex[:6]
-    main, plain = f"pytest-data-{suffix}", f"pytest-nodata-{suffix}"
+    rds = module_lab.client("rds")
+    clusters = AuroraClusters(rds)
+    scaling = {"MinCapacity": 0.5, "MaxCapacity": 4}  # no auto-pause while the tests run
+
+    def available(prefix: str) -> dict[str, Any]:
+        """A new cluster with a writer, once it is available (the local cloud is quick)."""
+        identifier = clusters.create(prefix, ServerlessV2ScalingConfiguration=scaling)[
+            "DBClusterIdentifier"
+        ]
+        return wait_until(
+            lambda: (found := clusters.describe(identifier))["Status"] == "available" and found,
+            what=f"cluster {identifier} to be available",
+            timeout=120,
+            interval=0.5,
+        )
+
     try:
-        cluster = _create_cluster(rds, main, instance=True)
+        cluster = available("data")
         rds.enable_http_endpoint(ResourceArn=cluster["DBClusterArn"])
-        other = _create_cluster(rds, plain, instance=True)
-        secret_arn = cluster["MasterUserSecret"]["SecretArn"]
+        other = available("nodata")
         yield DataApi(
-            client=lab.client("rds-data"),
-            secrets=lab.client("secretsmanager"),
+            client=module_lab.client("rds-data"),
+            secrets=module_lab.client("secretsmanager"),
             cluster_arn=cluster["DBClusterArn"],
-            secret_arn=secret_arn,
+            secret_arn=cluster["MasterUserSecret"]["SecretArn"],
             username="admin",
             database="labdb",
             no_endpoint_arn=other["DBClusterArn"],
             idle_seconds=2.0,  # LOCALCLOUD_DATA_API_TRANSACTION_IDLE_SECONDS in conftest.py
         )
     finally:
-        _delete_cluster(rds, main)
-        _delete_cluster(rds, plain)
+        clusters.delete_all()
 
 
 # ----- statements and values ---------------------------------------------------------------

@@ -175,12 +175,6 @@ def _no_control(name: str, body: bytes) -> tuple[int, Any]:
     return 404, {"error": name}
 
 
-@pytest.fixture
-def data_api(harness: Harness) -> DataApi:
-    """The DataApi of the harness (overrides the live fixture for the imported tests)."""
-    return harness.api
-
-
 # ----- what only this harness can show -----------------------------------------------------
 
 

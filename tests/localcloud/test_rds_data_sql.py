@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from polling import wait_until
 from pymysql.constants import FIELD_TYPE as T
 from pymysql.constants import FLAG
 
@@ -451,10 +451,9 @@ def test_idle_transactions_are_swept_and_rolled_back():
     registry = transactions.TransactionRegistry(0.2)
     released: list = []
     transaction = _transaction(registry, released)
-    deadline = time.monotonic() + 5
-    while registry.count() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert registry.count() == 0
+    wait_until(
+        lambda: registry.count() == 0, what="the sweeper to end it", timeout=5, interval=0.05
+    )
     assert transaction.connection.rolled_back == 1 and len(released) == 1
     code, status, message = code_of(lambda: registry.use(transaction.id, "arn:c").__enter__())
     assert (code, status, message) == (

@@ -9,6 +9,8 @@ import redis
 
 from localcloud.server import LocalCloud
 
+pytestmark = pytest.mark.engines  # a Redis server
+
 
 @pytest.fixture
 def local_cloud():
