@@ -3,7 +3,9 @@
 `python -m localcloud status` lists these, so that a student sees what a run left behind
 without the course's code: the course tags everything it creates. The list comes from the
 Resource Groups Tagging API (`GetResources`) that moto answers across its services, plus IAM
-roles, which that API does not cover.
+roles, which that API does not cover. ECS clusters and services that were deleted and tasks
+that stopped stay visible there (as INACTIVE or STOPPED, as ECS describes them for a while
+after), so they are left out: they are records, not resources left behind.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ def _tagged_in_region(moto: MotoGateway, region: str) -> list[dict[str, str]]:
         params: dict[str, Any] = {"PaginationToken": token} if token else {}
         page = moto.call("resourcegroupstaggingapi", "GetResources", params, region)
         for item in page.get("ResourceTagMappingList", []):
+            if _ended(moto, item["ResourceARN"], region):
+                continue
             tags = {tag["Key"]: tag["Value"] for tag in item.get("Tags", [])}
             rows.append(_row(item["ResourceARN"], tags))
         token = page.get("PaginationToken", "")
@@ -40,6 +44,27 @@ def _tagged_in_region(moto: MotoGateway, region: str) -> list[dict[str, str]]:
     if region == DEFAULT_REGION:  # IAM is global: list it once
         rows += _tagged_roles(moto, region)
     return rows
+
+
+def _ended(moto: MotoGateway, arn: str, region: str) -> bool:
+    """True for an ECS cluster or service that was deleted, or a task that stopped."""
+    kind = arn.split(":", 5)[-1].split("/")[0] if arn.startswith("arn:aws:ecs:") else ""
+    try:
+        if kind == "cluster":
+            found = moto.call("ecs", "DescribeClusters", {"clusters": [arn]}, region)
+            return all(c["status"] == "INACTIVE" for c in found["clusters"])
+        if kind == "service":
+            cluster = arn.split("/")[1]
+            params = {"cluster": cluster, "services": [arn]}
+            found = moto.call("ecs", "DescribeServices", params, region)
+            return all(s["status"] == "INACTIVE" for s in found["services"])
+        if kind == "task":
+            cluster = arn.split("/")[1]
+            found = moto.call("ecs", "DescribeTasks", {"cluster": cluster, "tasks": [arn]}, region)
+            return all(t["lastStatus"] == "STOPPED" for t in found["tasks"])
+    except ServiceError:
+        return True  # gone between the two calls
+    return False
 
 
 def _tagged_roles(moto: MotoGateway, region: str) -> list[dict[str, str]]:

@@ -112,6 +112,36 @@ def test_cli_status_env_and_json(cloud):
     assert "export AWS_ACCESS_KEY_ID=test" in exports
 
 
+def test_status_lists_tagged_resources_until_they_are_gone(cloud):
+    """From the emulator's own state: tags, not course code; a deleted ECS cluster is not left."""
+    import boto3
+
+    session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test")
+    ecs = session.client("ecs", region_name="us-east-1", endpoint_url=cloud.endpoint)
+    iam = session.client("iam", region_name="us-east-1", endpoint_url=cloud.endpoint)
+    ecs.create_cluster(clusterName="inventory-c", tags=[{"key": "run_id", "value": "inv"}])
+    ecs.create_cluster(clusterName="inventory-untagged")
+    iam.create_role(
+        RoleName="inventory-r", AssumeRolePolicyDocument="{}", Tags=[{"Key": "k", "Value": "v"}]
+    )
+
+    def listed() -> dict[str, str]:
+        state = daemon.status()
+        return {row["name"]: f"{row['kind']} {row['tags']}" for row in state["resources"]}
+
+    try:
+        found = listed()
+        assert found["inventory-c"] == "ecs:cluster run_id=inv"
+        assert found["inventory-r"] == "iam:role k=v"
+        assert "inventory-untagged" not in found
+        ecs.delete_cluster(cluster="inventory-c")
+        assert "inventory-c" not in listed()
+    finally:
+        iam.delete_role(RoleName="inventory-r")
+        ecs.delete_cluster(cluster="inventory-untagged")
+    assert "inventory-r" not in listed()
+
+
 def test_reset_wipes_state(lab):
     client = lab.client("dynamodb")
     helpers.dynamodb.ensure_table(lab, "00", "doomed")
