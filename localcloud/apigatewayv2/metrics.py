@@ -7,11 +7,11 @@ to the local CloudWatch about once a second, so a request thread only appends sa
 from __future__ import annotations
 
 from ..metrics import MetricPublisher
+from ..metrics.publisher import DataPoint
 
 NAMESPACE = "AWS/ApiGateway"
 
 # (metric name, dimensions, value, unit)
-DataPoint = tuple[str, dict[str, str], float, str]
 
 
 def request_data(
@@ -40,8 +40,6 @@ def record_request(
     latency_ms: float,
     integration_ms: float | None,
 ) -> None:
-    """Hand one request's data points to the batched publisher."""
-    for name, dimensions, value, unit in request_data(
-        api_id, stage, status, latency_ms, integration_ms
-    ):
-        publisher.record(NAMESPACE, name, value, dimensions, unit, timestamp)
+    """Hand one request to the batched publisher, which works out its data points later."""
+    args = (api_id, stage, status, latency_ms, integration_ms)
+    publisher.record_with(NAMESPACE, request_data, args, timestamp)

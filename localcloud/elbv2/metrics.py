@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..metrics import MetricPublisher, MetricStore
+from ..metrics.publisher import DataPoint
 from .rules import arn_dimension
 
 NAMESPACE = "AWS/ApplicationELB"
@@ -17,7 +18,6 @@ _ELB_CODES = (500, 502, 503, 504)
 _ACTION_COUNTS = {"redirect": "HTTP_Redirect_Count", "fixed": "HTTP_Fixed_Response_Count"}
 
 # (metric name, dimensions, value, unit)
-DataPoint = tuple[str, dict[str, str], float, str]
 
 
 def request_data(
@@ -56,9 +56,8 @@ def record_request(
     origin: str,
     seconds: float | None,
 ) -> None:
-    """Hand one request's data points to the batched publisher."""
-    for name, dimensions, value, unit in request_data(balancer, group, status, origin, seconds):
-        publisher.record(NAMESPACE, name, value, dimensions, unit)
+    """Hand one request to the batched publisher, which works out its data points later."""
+    publisher.record_with(NAMESPACE, request_data, (balancer, group, status, origin, seconds))
 
 
 def publish_host_counts(

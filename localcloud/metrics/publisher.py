@@ -1,9 +1,9 @@
 """One batched publisher of AWS/* metrics, for the providers that measure every request.
 
-A request thread only appends a sample; a background thread takes the samples about once a
-second, groups them by metric, dimensions, unit and second, and writes each group to the
-metric store as one datum with Values and Counts (so statistics and percentiles see every
-sample, as they would on AWS).
+A request thread only appends what it measured; a background thread takes those notes about
+once a second, turns each into its data points, groups them by metric, dimensions, unit and
+second, and writes each group to the metric store as one datum with Values and Counts (so
+statistics and percentiles see every sample, as they would on AWS).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import logging
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from .store import MetricStore
 
@@ -20,8 +21,15 @@ log = logging.getLogger("localcloud.cloudwatch")
 
 FLUSH_SECONDS = 1.0
 Dimensions = tuple[tuple[str, str], ...]
+DataPoint = tuple[str, Mapping[str, str], float, str]  # metric name, dimensions, value, unit
+Expand = Callable[..., Iterable[DataPoint]]
 # (namespace, metric name, dimensions, unit, whole second of the sample)
 _Key = tuple[str, str, Dimensions, str, int]
+_Note = tuple[str, Expand, tuple[Any, ...], int]  # namespace, expand, its arguments, second
+
+
+def _one(name: str, dimensions: Mapping[str, str], value: float, unit: str) -> list[DataPoint]:
+    return [(name, dimensions, value, unit)]
 
 
 class MetricPublisher:
@@ -30,7 +38,7 @@ class MetricPublisher:
     def __init__(self, store: MetricStore, flush_seconds: float = FLUSH_SECONDS) -> None:
         self.store = store
         self._flush_seconds = flush_seconds
-        self._samples: list[tuple[_Key, float]] = []
+        self._notes: list[_Note] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -44,23 +52,37 @@ class MetricPublisher:
         unit: str,
         timestamp: float | None = None,
     ) -> None:
-        """Note one sample (an append under an uncontended lock, nothing more)."""
+        """Note one sample."""
+        self.record_with(namespace, _one, (name, dimensions, value, unit), timestamp)
+
+    def record_with(
+        self,
+        namespace: str,
+        expand: Expand,
+        args: tuple[Any, ...],
+        timestamp: float | None = None,
+    ) -> None:
+        """Note what `expand(*args)` will give: it runs on the flush thread, not the caller's."""
         when = int(time.time() if timestamp is None else timestamp)
-        key = (namespace, name, tuple(sorted(dimensions.items())), unit, when)
-        with self._lock:
-            self._samples.append((key, value))
+        with self._lock:  # uncontended almost always; keeps a flush from losing a note
+            self._notes.append((namespace, expand, args, when))
             if self._thread is None:
                 self._stop.clear()
                 self._thread = threading.Thread(target=self._run, name="metrics", daemon=True)
                 self._thread.start()
 
     def flush(self) -> None:
-        """Write what has been collected since the last flush."""
+        """Write what has been noted since the last flush."""
         with self._lock:
-            samples, self._samples = self._samples, []
+            notes, self._notes = self._notes, []
         grouped: dict[_Key, Counter[float]] = defaultdict(Counter)
-        for key, value in samples:
-            grouped[key][value] += 1
+        for namespace, expand, args, second in notes:
+            try:
+                for name, dimensions, value, unit in expand(*args):
+                    key = (namespace, name, tuple(sorted(dimensions.items())), unit, second)
+                    grouped[key][value] += 1
+            except Exception:  # metrics must never break the service that measures them
+                log.exception("could not expand %s data", namespace)
         for (namespace, name, dims, unit, second), values in grouped.items():
             try:
                 self.store.put(
@@ -72,13 +94,13 @@ class MetricPublisher:
                     unit=unit,
                     timestamp=float(second),
                 )
-            except Exception:  # metrics must never break the service that measures them
+            except Exception:
                 log.exception("could not publish %s %s", namespace, name)
 
     def clear(self) -> None:
-        """Drop unflushed samples (the local cloud's reset)."""
+        """Drop unflushed notes (the local cloud's reset)."""
         with self._lock:
-            self._samples = []
+            self._notes = []
 
     def close(self) -> None:
         """Flush once more and stop the thread."""
