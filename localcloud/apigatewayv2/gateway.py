@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..context import CloudContext
+from ..http.framing import Limits
 from ..http.messages import HttpRequest, HttpResponse
 from ..http.upstream import UpstreamPool, UpstreamTimeout, UpstreamUnavailable
 from ..lambda_.provider import LambdaProvider
@@ -36,6 +37,13 @@ INTERNAL = "Internal Server Error"
 UNAVAILABLE = (503, "Service Unavailable")
 THROTTLED = (429, "Too Many Requests")  # [UNCONFIRMED] the Lambda throttle message
 _LAMBDA_PATH = "/functions/"
+# HTTP API quotas: 10240 bytes for the request line and header values (counted here over
+# whole header lines), a 10 MB payload
+# (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html); what
+# AWS answers beyond them, and to ambiguous framing, is not documented: 431, 413 and 400 here.
+LIMITS = Limits(
+    line=10240, head=10240, too_large=431, max_body=10 * 1024 * 1024, refuse_ambiguous=True
+)
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,11 @@ Where the local cloud differs from AWS:
   prefix) to its URL; other routes use their URL with `{var}`/`{proxy+}` substituted. The
   backend gets the client's headers without hop-by-hop ones, its own Host, X-Forwarded-For
   / -Port / -Proto, X-Amzn-Trace-Id and `Forwarded: for=..;host=..;proto=http`.
-- No payload size limit (AWS: 10 MB) and no DataProcessed metric.
+- Malformed HTTP gets API Gateway's JSON `{"message": ...}` with 400 (also for Content-Length
+  together with Transfer-Encoding), 505 for an HTTP version other than 1.x, 501 for a
+  Transfer-Encoding other than chunked, 405 for a method HTTP APIs do not route, 431 for a
+  request line and headers over 10240 bytes, 413 for a body over 10 MB [status codes
+  assumed: AWS documents the quotas, not its answers]. No DataProcessed metric.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ from ..http.upstream import UpstreamPool
 from ..protocols import ServiceError
 from ..registry import Provider, RequestContext
 from . import events, routing
-from .gateway import Gateway, Snapshot
+from .gateway import LIMITS, Gateway, Snapshot
 
 log = logging.getLogger("localcloud.apigatewayv2")
 
@@ -259,7 +263,7 @@ class ApiGatewayV2Provider(Provider):
             pool=self.pool,
         )
         serve = WholeMessages(gateway, events.error, SERVED_METHODS)
-        listener = HttpListener(f"apigw-{api_id}", serve, IDLE_TIMEOUT)
+        listener = HttpListener(f"apigw-{api_id}", serve, IDLE_TIMEOUT, LIMITS, events.error)
         listener.start()
         with self._lock:
             self._apis[api_id] = _Api(api_id, context.region, context.account_id, listener)

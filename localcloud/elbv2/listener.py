@@ -1,4 +1,10 @@
-"""A listener as moto knows it, and the local HTTP server that serves it."""
+"""A listener as moto knows it, and the local HTTP server that serves it.
+
+The server reads requests within an ALB's documented limits (16 K per request line, 16 K per
+header, 64 K for the whole request header) and refuses malformed ones with the load
+balancer's own HTML error page: 400, 501 for an unsupported Transfer-Encoding, 505 for
+another HTTP version (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import HOST
+from ..http.exchange import http_date
+from ..http.framing import Limits
+from ..http.messages import HttpResponse
 from ..http.server import HttpListener, Serve
-from .rules import arn_dimension
+from .rules import arn_dimension, error_page
 
 IDLE_TIMEOUT = 60.0  # like AWS's default client idle timeout: idle connections are closed
+# Over these an ALB answers 400; ambiguous framing is served, then both connections close,
+# as in the default (defensive) desync mitigation mode.
+LIMITS = Limits(line=16 * 1024, head=64 * 1024, too_large=400)
 
 
 @dataclass
@@ -41,7 +53,7 @@ class Listener:
 
     def start(self, serve: Serve) -> None:
         """Bind a free port and serve requests with `serve`."""
-        self.server = HttpListener("elb-listener", serve, IDLE_TIMEOUT)
+        self.server = HttpListener("elb-listener", serve, IDLE_TIMEOUT, LIMITS, error_answer)
         self.server.start()
 
     def stop(self) -> None:
@@ -49,3 +61,9 @@ class Listener:
         server, self.server = self.server, None
         if server is not None:
             server.stop()
+
+
+def error_answer(status: int, message: str) -> HttpResponse:
+    """The load balancer's own HTML error page, for a request its listener refuses."""
+    headers = [("Server", "awselb/2.0"), ("Date", http_date()), ("Content-Type", "text/html")]
+    return HttpResponse(status, headers, error_page(status))

@@ -29,11 +29,16 @@ Where the local cloud differs from AWS:
   stickiness, and authenticate-* actions are not run; source-ip conditions never match.
 - Health checks are plain HTTP GETs (HTTPS health checks too) and are not jittered; a
   target group that no listener uses has `unused` targets (Target.NotInUse) and no checks.
-- No LCUs, connection limits, request size limits (400/413/463 answers), WebSocket or
-  HTTP/2; idle_timeout.timeout_seconds is applied as the upstream read timeout (504).
+- No LCUs, connection limits, 413/463 answers, WebSocket or HTTP/2 (an HTTP/2 request
+  gets 505); idle_timeout.timeout_seconds is applied as the upstream read timeout (504).
+  Request headers over 16 K a line or 64 K in all, and malformed requests, get AWS's 400
+  (501 for an unsupported Transfer-Encoding) from the listener, not counted in the metrics.
+  Content-Length with Transfer-Encoding is always handled as the default `defensive` desync
+  mitigation mode does (forwarded chunked, then both connections closed); the
+  routing.http.desync_mitigation_mode attribute is not applied.
   X-Forwarded-For is always appended (the preserve/remove modes are not applied).
-- The 504 page and redirect bodies reuse AWS's error-page template, and fixed responses
-  carry `; charset=utf-8` in their Content-Type [unconfirmed].
+- The 405, 501, 504 and 505 pages and redirect bodies reuse AWS's error-page template, and
+  fixed responses carry `; charset=utf-8` in their Content-Type [unconfirmed].
 - Metrics reach the local CloudWatch within about a second, with the LoadBalancer and
   LoadBalancer+TargetGroup dimensions only (AWS: one-minute data, more dimension sets);
   RequestCount counts every request, including those the load balancer answers itself.

@@ -6,6 +6,11 @@ a fixed response, or redirected. Bodies stream in both directions: length-delimi
 chunked requests and responses are relayed as they arrive, except that request bodies up to
 1 MiB are read first, so that a request that meets a pooled connection the target has just
 closed can be sent once more on a fresh one.
+
+Malformed requests are refused by the listener's HTTP layer before they get here. A request
+with ambiguous framing (Content-Length and Transfer-Encoding together) is forwarded with
+Transfer-Encoding alone, and both the client and the target connection close after it, as
+the default desync mitigation mode does; TRACE is answered 405 (ALB does not support it).
 """
 
 from __future__ import annotations
@@ -40,12 +45,10 @@ class ListenerProxy:
 
     def __call__(self, exchange: Exchange) -> None:
         """Pick the matching rule and run its action."""
-        try:
-            body, stream = exchange.read_body(BUFFERED_BODY)
-        except ValueError:  # an unreadable Content-Length
-            exchange.close_connection = True
-            exchange.respond(400, _elb_headers("text/html"), rules.error_page(400))
-            return
+        if exchange.method == "TRACE":
+            exchange.close_connection = True  # like the listener's other refusals
+            return self._elb_error(exchange, 405, "")
+        body, stream = exchange.read_body(BUFFERED_BODY)  # Refusal: the listener answers
         request = rules.RequestInfo(
             method=exchange.method,
             path=exchange.path,
@@ -72,7 +75,7 @@ class ListenerProxy:
     # -- the load balancer's own answers -------------------------------------------------
 
     def _elb_error(self, exchange: Exchange, status: int, group: str) -> None:
-        """502, 503 or 504 with AWS's HTML page, counted as an ELB error."""
+        """405, 502, 503 or 504 with AWS's HTML page, counted as an ELB error."""
         exchange.respond(status, _elb_headers("text/html"), rules.error_page(status))
         self._record(group, status, "elb", None)
 
@@ -145,12 +148,14 @@ class ListenerProxy:
         except UpstreamUnavailable:
             return self._elb_error(exchange, 502, dimension)
         self._record(dimension, reply.response.status, "target", reply.seconds)
-        plane.pool.finish(reply, complete=exchange.relay(reply.response))
+        relayed = exchange.relay(reply.response)
+        # After ambiguous framing the target connection is not reused (the client's closes).
+        plane.pool.finish(reply, complete=relayed and not exchange.ambiguous)
 
     def _upstream_headers(self, exchange: Exchange) -> list[tuple[str, str]]:
         """The client's headers minus hop-by-hop ones, plus X-Forwarded-* and the trace id."""
         named = exchange.named
-        dropped = _HOP_BY_HOP | _REPLACED
+        dropped = _HOP_BY_HOP | _REPLACED | {"content-length"}  # set again below
         if "connection" in named:  # headers that Connection names are hop-by-hop too
             dropped = dropped | {t.strip().lower() for t in named["connection"].split(",")}
         headers = [(k, v) for k, v in exchange.headers if k.lower() not in dropped]
@@ -164,8 +169,10 @@ class ListenerProxy:
             ("X-Forwarded-Port", str(self._listener.port)),
             ("X-Amzn-Trace-Id", trace),
         ]
-        if exchange.chunked:
+        if exchange.chunked:  # never with a Content-Length (RFC 9112 6.3)
             headers.append(("Transfer-Encoding", "chunked"))
+        elif exchange.length is not None:  # one value, even if the client repeated it
+            headers.append(("Content-Length", str(exchange.length)))
         return headers
 
 

@@ -23,10 +23,13 @@ ERROR_TITLES = {
     301: "301 Moved Permanently",  # redirect bodies in this template are unconfirmed
     302: "302 Found",
     400: "400 Bad Request",
+    405: "405 Method Not Allowed",  # this and 501 / 505: assumed to follow the same template
     500: "500 Internal Server Error",
     502: "502 Bad Gateway",
     503: "503 Service Temporarily Unavailable",
+    501: "501 Not Implemented",
     504: "504 Gateway Time-out",  # unconfirmed: assumed to follow the same template
+    505: "505 HTTP Version Not Supported",
 }
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 

@@ -3,7 +3,9 @@
 A service reads the request's method, target, headers and body here, then answers with a
 response it made itself (`respond`, written at once) or relays an upstream response as it
 arrives (`relay`). A request body is read whole up to a size the service chooses, or handed
-over in pieces as it arrives: length-delimited and chunked bodies alike.
+over in pieces as it arrives: length-delimited and chunked bodies alike, never more than
+COPY_SIZE bytes at a time whatever a chunk declares. A malformed chunk, or a body over the
+listener's limit, raises `framing.Refusal`, which the listener answers if no response began.
 """
 
 from __future__ import annotations
@@ -14,31 +16,41 @@ from collections.abc import Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 
+from .framing import Limits, Refusal, RequestHead, chunk_end, chunk_size, read_trailers
 from .hop_by_hop import HOP_BY_HOP
 
 COPY_SIZE = 64 * 1024
-_LINE = 65537  # the longest header or chunk-size line read, plus one
 _NO_BODY = (204, 304)
 
 
 class Exchange:
     """One request: what the client sent, and the means to answer it."""
 
-    def __init__(self, handler: BaseHTTPRequestHandler, local_port: int) -> None:
-        self._handler = handler
-        self.method: str = handler.command
-        self.target: str = handler.path  # as sent: the path and the query string
+    def __init__(
+        self,
+        handler: BaseHTTPRequestHandler,
+        head: RequestHead,
+        local_port: int,
+        limits: Limits,
+    ) -> None:
+        self._handler, self._limits = handler, limits
+        self.method: str = head.method
+        self.target: str = head.target  # as sent: the path and the query string
         self.path, _, self.query = self.target.partition("?")
-        self.version: str = handler.request_version
+        self.version: str = head.version
         self.client_ip: str = handler.client_address[0]
         self.local_port = local_port
-        self.headers: list[tuple[str, str]] = handler.headers.items()
+        self.headers: list[tuple[str, str]] = head.headers
         self.named: dict[str, str] = {}  # lower-case name -> values joined by ", "
         for name, value in self.headers:
             key = name.lower()
             self.named[key] = f"{self.named[key]}, {value}" if key in self.named else value
-        self.chunked = "chunked" in self.named.get("transfer-encoding", "").lower()
-        self._body_left = self.chunked or self.named.get("content-length", "0") != "0"
+        self.chunked = head.chunked
+        self.length = head.length  # the Content-Length (None when chunked or absent)
+        # Framing that servers may read differently: the upstream connection is not reused.
+        self.ambiguous = head.ambiguous
+        self.started = False  # True once the response's first bytes went out
+        self._body_left = self.chunked or bool(self.length)
 
     @property
     def close_connection(self) -> bool:
@@ -58,42 +70,34 @@ class Exchange:
     def read_body(self, buffered: int | None = None) -> tuple[bytes | None, Iterator[bytes] | None]:
         """(whole body, None), or (None, pieces) for a chunked body or one over `buffered` bytes.
 
-        ValueError for an unreadable Content-Length.
+        The pieces raise `Refusal` for a malformed chunk or a body over the listener's limit,
+        ConnectionError when the client goes mid-body.
         """
         if self.chunked:
             return None, self._chunks()
-        length = int(self.named.get("content-length") or 0)
-        if length < 0:
-            raise ValueError("negative Content-Length")
+        length = self.length or 0
         if buffered is None or length <= buffered:
-            body = self._handler.rfile.read(length) if length else b""
+            body = b"".join(self._fixed(length)) if length else b""
             self._body_left = False
             return body, None
         return None, self._fixed(length)
 
     def whole_body(self) -> bytes:
-        """The whole body, however it is framed (ValueError if the framing is unreadable)."""
+        """The whole body, however it is framed (Refusal if its framing is unreadable)."""
         body, pieces = self.read_body()
         return body if pieces is None else b"".join(pieces)
 
     def _chunks(self) -> Iterator[bytes]:
-        """The decoded chunks of a chunked body (trailers are read and dropped)."""
-        rfile = self._handler.rfile
-        while True:
-            size_line = rfile.readline(_LINE)
-            if not size_line:
-                raise ConnectionError("client closed the connection mid-body")
-            size = int(size_line.split(b";", 1)[0].strip(), 16)
-            if size < 0:
-                raise ValueError("negative chunk size")
-            if size == 0:
-                while rfile.readline(_LINE) not in (b"\r\n", b"\n", b""):
-                    pass
-                self._body_left = False
-                return
-            data = rfile.read(size)
-            rfile.readline(3)  # the CRLF after the chunk
-            yield data
+        """The decoded chunks of a chunked body, in pieces of at most COPY_SIZE bytes."""
+        rfile, limit, total = self._handler.rfile, self._limits.max_body, 0
+        while size := chunk_size(rfile):
+            total += size
+            if limit is not None and total > limit:
+                raise Refusal(413, "chunked body over the payload limit")
+            yield from self._fixed(size)
+            chunk_end(rfile)
+        read_trailers(rfile, self._limits)  # trailers are read and dropped
+        self._body_left = False
 
     def _fixed(self, length: int) -> Iterator[bytes]:
         """A length-delimited body in pieces."""
@@ -120,11 +124,8 @@ class Exchange:
         if self.close_connection:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
+        self.started = True
         self._handler.wfile.write(head if self.method == "HEAD" else head + body)
-
-    def send_error(self, status: int, message: str | None = None) -> None:
-        """The standard library's HTML error answer; the connection closes after it."""
-        self._handler.send_error(status, message)
 
     def relay(self, response: http.client.HTTPResponse) -> bool:
         """Pass an upstream response through unchanged (hop-by-hop headers aside) as it arrives.
@@ -147,6 +148,7 @@ class Exchange:
         lines += [f"{k}: {v}" for k, v in headers]
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
         wfile = self._handler.wfile
+        self.started = True
         try:
             if not has_body:
                 response.read()

@@ -1,8 +1,9 @@
 """Whole-message serving, for services that answer a complete request with a complete response.
 
-The request body is read to its end (however it is framed), the service's handler turns the
-`HttpRequest` into an `HttpResponse`, and the answer goes out in one write with its own Date
-and Content-Length. API Gateway APIs are served this way.
+The request body is read to its end (however it is framed, within the listener's limits), the
+service's handler turns the `HttpRequest` into an `HttpResponse`, and the answer goes out in
+one write with its own Date and Content-Length. A method outside the served ones gets 405
+with an Allow header. API Gateway APIs are served this way.
 """
 
 from __future__ import annotations
@@ -51,20 +52,18 @@ class WholeMessages:
     """Serves an exchange by reading the whole request and writing the handler's response."""
 
     handle: Callable[[HttpRequest], HttpResponse]
-    error: Callable[[int, str], HttpResponse]  # the service's own answer for 400 and 500
-    methods: frozenset[str] | None = None  # the methods served; others get 501
+    error: Callable[[int, str], HttpResponse]  # the service's own answer for 405 and 500
+    methods: frozenset[str] | None = None  # the methods served; others get 405
 
     def __call__(self, exchange: Exchange) -> None:
-        """Read, handle, answer."""
+        """Read, handle, answer; a body that cannot be read is the listener's to refuse."""
         if self.methods is not None and exchange.method not in self.methods:
-            exchange.send_error(501, f"Unsupported method ({exchange.method!r})")
+            response = self.error(405, "Method Not Allowed")
+            response.headers.append(("Allow", ", ".join(sorted(self.methods))))
+            exchange.close_connection = True  # what follows on it was sent by a confused client
+            self._write(exchange, response)
             return
-        try:
-            body = exchange.whole_body()
-        except ValueError:
-            exchange.close_connection = True
-            self._write(exchange, self.error(400, "Bad Request"))
-            return
+        body = exchange.whole_body()
         request = HttpRequest(
             method=exchange.method,
             raw_path=exchange.path,

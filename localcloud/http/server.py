@@ -1,8 +1,11 @@
 """The threaded HTTP/1.1 server behind every local listener, on 127.0.0.1 at a port the OS picks.
 
 A thread per client connection, with keep-alive and TCP_NODELAY (an answer written at once
-never waits on Nagle's algorithm). Each request, whatever its method, is parsed and handed to
-the service's `serve` function as an `Exchange`. Stopping a listener also closes the
+never waits on Nagle's algorithm). Each request, whatever its method, is read within the
+listener's `Limits` (`framing.py`) and handed to the service's `serve` function as an
+`Exchange`. A request that cannot be framed safely (also one whose body turns out malformed
+before the answer began) gets a status line with the service's own error body, made by its
+`error` function, and the connection closes. Stopping a listener also closes the
 connections that clients keep open: a deleted listener serves no more.
 """
 
@@ -12,23 +15,45 @@ import contextlib
 import socket
 import socketserver
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from ..config import HOST
-from .exchange import Exchange
+from .exchange import Exchange, http_date, reason
+from .framing import Limits, Refusal, read_head
+from .messages import HttpResponse
 
 Serve = Callable[[Exchange], None]
+ErrorAnswer = Callable[[int, str], HttpResponse]  # (status, message) -> the service's answer
+
+_LINGER_SECONDS = 2.0  # after a refusal, how long what the client still sends is read
+_LINGER_BYTES = 1024 * 1024
+_FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
+
+
+def plain_error(status: int, message: str) -> HttpResponse:
+    """A plain-text error answer, for listeners without an error format of their own."""
+    return HttpResponse(status, [("Content-Type", "text/plain; charset=utf-8")], message.encode())
 
 
 class HttpListener:
     """A local HTTP server for one listener or API: start, stop, port and URL."""
 
-    def __init__(self, name: str, serve: Serve, idle_timeout: float) -> None:
+    def __init__(
+        self,
+        name: str,
+        serve: Serve,
+        idle_timeout: float,
+        limits: Limits | None = None,
+        error: ErrorAnswer = plain_error,
+    ) -> None:
         self.name = name
         self.serve = serve
         self.idle_timeout = idle_timeout  # an idle client connection is closed after this
+        self.limits = limits or Limits()
+        self.error = error  # the answer to a request the listener refuses
         self._server: _Server | None = None
 
     @property
@@ -43,7 +68,7 @@ class HttpListener:
 
     def start(self) -> None:
         """Bind a free port and serve in a daemon thread."""
-        self._server = _Server(self.serve, self.idle_timeout)
+        self._server = _Server(self.serve, self.idle_timeout, self.limits, self.error)
         thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.1},
@@ -67,8 +92,11 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, serve: Serve, idle_timeout: float) -> None:
+    def __init__(
+        self, serve: Serve, idle_timeout: float, limits: Limits, error: ErrorAnswer
+    ) -> None:
         self.serve, self.idle_timeout = serve, idle_timeout
+        self.limits, self.error = limits, error
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__((HOST, 0), _Handler)
@@ -115,19 +143,51 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: the daemon logs no access lines."""
 
     def handle_one_request(self) -> None:
-        """Read one request line and headers, then serve the request (any method)."""
+        """Read one request's head within the limits, then serve it (any method)."""
+        exchange: Exchange | None = None
         try:
-            self.raw_requestline = self.rfile.readline(65537)
-            if len(self.raw_requestline) > 65536:
-                self.requestline = self.request_version = self.command = ""
-                self.send_error(414)
-                return
-            if not self.raw_requestline:
+            head = read_head(self.rfile, self.server.limits)
+            if head is None:
                 self.close_connection = True
                 return
-            if not self.parse_request():
-                return
-            self.server.serve(Exchange(self, self.server.server_port))
+            self.close_connection = head.close
+            if head.expect_continue:
+                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            exchange = Exchange(self, head, self.server.server_port, self.server.limits)
+            self.server.serve(exchange)
+        except Refusal as refusal:
+            self.close_connection = True
+            if exchange is None or not exchange.started:
+                self._refuse(refusal)
         except (TimeoutError, ConnectionError, ValueError):
             # An idle or vanished client, or a body whose framing cannot be read.
             self.close_connection = True
+
+    def _refuse(self, refusal: Refusal) -> None:
+        """Answer with the service's error body and close, without losing the answer."""
+        response = self.server.error(refusal.status, refusal.message)
+        headers = [(k, v) for k, v in response.headers if k.lower() not in _FRAMING]
+        if not any(k.lower() == "date" for k, _ in headers):
+            headers.append(("Date", http_date()))
+        lines = [f"HTTP/1.1 {refusal.status} {reason(refusal.status)}"]
+        lines += [f"{k}: {v}" for k, v in headers]
+        lines += [f"Content-Length: {len(response.body)}", "Connection: close"]
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
+        with contextlib.suppress(OSError):
+            self.wfile.write(head + response.body)
+            self._linger()
+
+    def _linger(self) -> None:
+        """Half-close, then drop what the client still sends for a moment.
+
+        Closing a socket with unread data resets the connection, and the client could lose
+        the answer that is on its way.
+        """
+        self.connection.shutdown(socket.SHUT_WR)
+        self.connection.settimeout(_LINGER_SECONDS / 4)
+        deadline, drained = time.monotonic() + _LINGER_SECONDS, 0
+        while time.monotonic() < deadline and drained < _LINGER_BYTES:
+            data = self.connection.recv(64 * 1024)
+            if not data:
+                return
+            drained += len(data)
