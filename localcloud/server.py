@@ -3,16 +3,25 @@
 `python -m localcloud serve` runs this in the foreground; `up` starts it detached.
 The daemon owns moto (control plane), the course's providers (data plane), the engine
 manager (private MariaDB, PostgreSQL and Redis processes) and the edge in front of them.
+
+The control API (`/_localcloud/<call>`) must not be reachable from a web page the student
+visits: the edge refuses foreign Host, Origin and Sec-Fetch-Site values, and the calls that
+change something (reset, shutdown) take only a POST carrying `X-LocalCloud-Token`, the
+token in the daemon's info file (`daemon.json`, mode 0600). A custom header makes any
+cross-site request need a CORS preflight, which the control API never grants.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import os
+import secrets
 import signal
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +36,9 @@ from .services import provider_classes
 
 log = logging.getLogger("localcloud")
 VERSION = "0.1"
+TOKEN_HEADER = "X-LocalCloud-Token"
+# Calls that change something; the others only read and answer GET as well.
+MUTATING_CALLS = frozenset({"reset", "shutdown"})
 
 
 class LocalCloud:
@@ -46,7 +58,8 @@ class LocalCloud:
         for cls in provider_classes():
             self.context.providers.add(cls(self.context))
         self.registry = Registry(self.context.providers.all())
-        self.edge = Edge(self.registry, self.context.moto, self.control)
+        self.token = secrets.token_urlsafe(32)
+        self.edge = Edge(self.registry, self.context.moto, self.control, self.guard)
         self._stop = threading.Event()
 
     def control(self, name: str, body: bytes) -> tuple[int, Any]:
@@ -70,6 +83,17 @@ class LocalCloud:
             self._stop.set()
             return 200, {"stopping": True}
         return 404, {"error": f"unknown control call {name!r}"}
+
+    def guard(self, name: str, method: str, headers: Mapping[str, str]) -> tuple[int, Any] | None:
+        """Refuse a control call that changes something unless it is a POST with the token."""
+        if name not in MUTATING_CALLS:
+            return None if method in ("GET", "HEAD", "POST") else _refused(405, "GET or POST")
+        if method != "POST":
+            return _refused(405, f"{name} takes POST")
+        given = headers.get(TOKEN_HEADER) or ""
+        if not hmac.compare_digest(given.encode(), self.token.encode()):
+            return _refused(403, f"{name} needs the {TOKEN_HEADER} header from daemon.json")
+        return None
 
     def status(self) -> dict[str, Any]:
         """Services, engines and uptime, for `status`."""
@@ -134,6 +158,7 @@ def serve(port: int) -> None:
         "started_at": cloud.started_at,
         "code_version": code_version(),
         "state_dir": str(state),
+        "token": cloud.token,
     }
     _write_atomically(daemon_info_path(state), json.dumps(info))
     log.info("local cloud listening on %s (pid %d)", cloud.endpoint_url, os.getpid())
@@ -147,8 +172,17 @@ def serve(port: int) -> None:
         log.info("stopped")
 
 
+def _refused(status: int, message: str) -> tuple[int, Any]:
+    """A control API refusal as the edge sends it."""
+    return status, {"error": message}
+
+
 def _write_atomically(path: Path, text: str) -> None:
-    """Write a file so that readers never see half of it."""
+    """Write a file readable by its owner only, so that readers never see half of it."""
     temporary = path.with_suffix(".tmp")
-    temporary.write_text(text)
+    temporary.unlink(missing_ok=True)
+    # Created 0600 (not chmod-ed later): the token must never be readable by others.
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
     temporary.replace(path)

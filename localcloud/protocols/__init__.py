@@ -25,12 +25,15 @@ from .routing import (
     CredentialScope,
     credential_scope,
     identify_operation,
+    known_regions,
+    protocol_of,
     service_model,
     service_names_for,
     signing_service,
 )
 from .serializing import serialize_error, serialize_response
 from .shapes import as_datetime
+from .validation import check_constraints
 
 __all__ = [
     "CBOR",
@@ -42,9 +45,12 @@ __all__ = [
     "CredentialScope",
     "ServiceError",
     "as_datetime",
+    "check_constraints",
     "credential_scope",
     "identify_operation",
+    "known_regions",
     "parse_request",
+    "protocol_of",
     "serialize_error",
     "serialize_response",
     "service_model",

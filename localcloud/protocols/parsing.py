@@ -5,37 +5,50 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
 
 import cbor2
 from botocore.model import OperationModel, Shape
 
-from .request import AwsRequest, ServiceError
+from .request import AwsRequest
 from .routing import CBOR, JSON, QUERY, REST_JSON, service_index
 from .shapes import as_datetime, query_member_key, text_in
+from .validation import ShapeMismatch, parse_error, type_error
 
 
 def parse_request(operation_model: OperationModel, protocol: str, request: AwsRequest) -> dict:
-    """The request's parameters as boto3 would take them (datetimes, bytes, typed numbers)."""
+    """The request's parameters as boto3 would take them (datetimes, bytes, typed numbers).
+
+    A member of the wrong JSON type is refused here; the model's other constraints are
+    checked by `check_constraints`.
+    """
     shape = operation_model.input_shape
     if shape is None:
         return {}
     try:
-        if protocol == QUERY:
-            flat = {k: v for k, v in request.form.items() if k not in ("Action", "Version")}
-            return _from_query(shape, _trie(flat)) or {}
-        if protocol == JSON:
-            body = request.payload
-            return _from_doc(shape, json.loads(body) if body.strip() else {}, by_wire_name=True)
-        if protocol == CBOR:
-            body = request.payload
-            return _from_doc(shape, cbor2.loads(body) if body else {}, by_wire_name=False)
-        if protocol == REST_JSON:
-            return _from_rest(operation_model, shape, request)
+        params = _parse(operation_model, shape, protocol, request)
+    except ShapeMismatch as mismatch:
+        raise type_error(operation_model, protocol, mismatch) from None
     except (ValueError, TypeError, KeyError, cbor2.CBORDecodeError) as error:
-        code = "MalformedQueryString" if protocol == QUERY else "SerializationException"
-        raise ServiceError(code, f"Could not parse the request: {error}") from error
+        raise parse_error(operation_model, protocol, str(error)) from error
+    return params
+
+
+def _parse(op: OperationModel, shape: Shape, protocol: str, request: AwsRequest) -> dict:
+    """Decode the request by its protocol's rules."""
+    if protocol == QUERY:
+        flat = {k: v for k, v in request.form.items() if k not in ("Action", "Version")}
+        return _from_query(shape, _trie(flat)) or {}
+    if protocol == JSON:
+        body = request.payload
+        return _from_doc(shape, json.loads(body) if body.strip() else {}, by_wire_name=True)
+    if protocol == CBOR:
+        body = request.payload
+        return _from_doc(shape, cbor2.loads(body) if body else {}, by_wire_name=False)
+    if protocol == REST_JSON:
+        return _from_rest(op, shape, request)
     raise ValueError(f"unsupported protocol {protocol!r}")
 
 
@@ -98,9 +111,24 @@ def _from_query(shape: Shape, node: _Node) -> Any:
     return text_in(shape, node.value or "")
 
 
+# The JSON/CBOR types each scalar shape takes (bool is an int in Python: excluded below).
+_DOC_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "boolean": (bool,),
+    "integer": (int,),
+    "long": (int,),
+    "float": (int, float, str),  # AWS JSON sends NaN and Infinity as strings
+    "double": (int, float, str),
+    "timestamp": (int, float, str, datetime),
+    "blob": (str, bytes, bytearray),
+}
+_EXPECTED = {"structure": "an object", "list": "a list", "map": "an object"}
+
+
 def _from_doc(shape: Shape, value: Any, by_wire_name: bool) -> Any:
     """Convert a decoded JSON or CBOR document into boto3's Python types following the shape."""
     kind = shape.type_name
+    _check_type(shape, value)
     if kind == "structure":
         if shape.is_document_type:
             return value
@@ -109,12 +137,15 @@ def _from_doc(shape: Shape, value: Any, by_wire_name: bool) -> Any:
             key = member.serialization.get("name", name) if by_wire_name else name
             raw = value.get(key, value.get(name))
             if raw is not None:
-                out[name] = _from_doc(member, raw, by_wire_name)
+                try:
+                    out[name] = _from_doc(member, raw, by_wire_name)
+                except ShapeMismatch as mismatch:
+                    raise mismatch.within(key) from None
         return out
     if kind == "list":
-        return [_from_doc(shape.member, item, by_wire_name) for item in value]
+        return [_item(shape.member, item, f"[{i}]", by_wire_name) for i, item in enumerate(value)]
     if kind == "map":
-        return {k: _from_doc(shape.value, v, by_wire_name) for k, v in value.items()}
+        return {k: _item(shape.value, v, f"[{k!r}]", by_wire_name) for k, v in value.items()}
     if kind == "timestamp":
         return as_datetime(value)
     if kind == "blob":
@@ -124,6 +155,31 @@ def _from_doc(shape: Shape, value: Any, by_wire_name: bool) -> Any:
     if kind in ("float", "double"):
         return float(value)
     return value
+
+
+def _item(shape: Shape, value: Any, where: str, by_wire_name: bool) -> Any:
+    """One list item or map value, with its position in a mismatch's path."""
+    try:
+        return _from_doc(shape, value, by_wire_name)
+    except ShapeMismatch as mismatch:
+        raise mismatch.within(where) from None
+
+
+def _check_type(shape: Shape, value: Any) -> None:
+    """Refuse a document value of the wrong JSON type for its shape ("false" for a boolean)."""
+    kind = shape.type_name
+    if kind in _EXPECTED:
+        if kind == "structure" and shape.is_document_type:
+            return
+        wanted: tuple[type, ...] = (list,) if kind == "list" else (dict,)
+        if not isinstance(value, wanted):
+            raise ShapeMismatch("", _EXPECTED[kind], value)
+        return
+    accepted = _DOC_TYPES.get(kind)
+    if accepted is None:
+        return
+    if not isinstance(value, accepted) or (kind != "boolean" and isinstance(value, bool)):
+        raise ShapeMismatch("", f"a {kind}", value)
 
 
 def _from_rest(op: OperationModel, shape: Shape, request: AwsRequest) -> dict:
@@ -186,10 +242,15 @@ def _from_rest(op: OperationModel, shape: Shape, request: AwsRequest) -> dict:
             out[payload_name] = _from_doc(member, json.loads(body), by_wire_name=True)
     elif body_members and body.strip():
         document = json.loads(body)
+        if not isinstance(document, dict):
+            raise ShapeMismatch("", "an object", document)
         for name, member in body_members.items():
-            raw = document.get(member.serialization.get("name", name))
-            if raw is not None:
-                out[name] = _from_doc(member, raw, by_wire_name=True)
+            wire = member.serialization.get("name", name)
+            if document.get(wire) is not None:
+                try:
+                    out[name] = _from_doc(member, document[wire], by_wire_name=True)
+                except ShapeMismatch as mismatch:
+                    raise mismatch.within(wire) from None
     return out
 
 

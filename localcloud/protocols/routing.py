@@ -211,3 +211,19 @@ def _route_match(route: Route, request: AwsRequest) -> re.Match[str] | None:
         if key not in request.query or (value is not None and value not in request.query[key]):
             return None
     return match
+
+
+@cache
+def known_regions() -> frozenset[str]:
+    """Every region of every partition botocore knows (what moto can hold state for)."""
+    endpoints = _session().get_component("data_loader").load_data("endpoints")
+    return frozenset(r for partition in endpoints["partitions"] for r in partition["regions"])
+
+
+def protocol_of(signing_name: str) -> str | None:
+    """The wire protocol of the first service signing with this name, or None if unknown."""
+    names = service_names_for(signing_name)
+    if not names:
+        return None
+    metadata = service_model(names[0]).metadata
+    return (metadata.get("protocols") or [metadata.get("protocol")])[0]

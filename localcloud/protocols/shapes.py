@@ -82,6 +82,8 @@ def text_in(shape: Shape, text: str) -> Any:
     if kind in ("float", "double"):
         return float(text)
     if kind == "boolean":
+        if text.lower() not in ("true", "false"):
+            raise ValueError(f"{text!r} is not a boolean")
         return text.lower() == "true"
     if kind == "timestamp":
         return as_datetime(text)

@@ -1,0 +1,223 @@
+"""Malformed requests get AWS's 4xx and error code, never a 500 or an HTML page.
+
+Before: unsigned or badly signed requests, bad framing and unknown regions got werkzeug's
+500 page; wrongly typed Data API JSON got a 500 with Python exception text
+(`booleanValue: "false"` was even taken as true); CloudWatch query requests missing required
+members got a 500 KeyError; Lambda ran `InvocationType: Bogus` synchronously, and a function
+name with `%2F` went to moto, which answered 200 without running anything. The typed checks
+now come from botocore's model, once, in `localcloud/protocols/` for every provider.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+
+import boto3
+import pytest
+
+from localcloud import daemon
+
+CLUSTER = "arn:aws:rds:us-east-1:123456789012:cluster:hostile"
+SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:hostile"
+DDB = {"X-Amz-Target": "DynamoDB_20120810.ListTables", "Content-Type": "application/x-amz-json-1.0"}
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def auth(service: str, region: str = "us-east-1") -> dict[str, str]:
+    """An Authorization header with a SigV4 scope (the local cloud does not check signatures)."""
+    scope = f"test/20240101/{region}/{service}/aws4_request"
+    return {
+        "Authorization": f"AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders=host, Signature=0"
+    }
+
+
+def send(
+    cloud: daemon.DaemonInfo,
+    headers: dict[str, str],
+    body: bytes = b"",
+    path: str = "/",
+    framing: str | None = None,
+) -> tuple[int, str]:
+    """POST over a raw socket; the status and the AWS error code answered."""
+    framing = framing if framing is not None else f"Content-Length: {len(body)}\r\n"
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{cloud.port}\r\n{framing}"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    with socket.create_connection(("127.0.0.1", cloud.port), timeout=60) as sock:
+        sock.sendall(head.encode() + b"\r\n" + body)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    head_text, _, payload = rest.partition(b"\r\n\r\n")
+    error_type = re.search(rb"(?im)^x-amzn-ErrorType: *([^\r\n:]+)", head_text)
+    if error_type:
+        code = error_type.group(1).decode()
+    elif payload.startswith(b"<"):
+        code = re.search(rb"<Code>([^<]+)</Code>", payload).group(1).decode()
+    else:
+        code = json.loads(payload)["__type"]
+    return int(status_line.split()[1]), code
+
+
+FRAMING_AND_SIGNING: dict[str, tuple[dict[str, str], bytes, str | None, int, str]] = {
+    # name: (headers, body, framing, status, code)
+    "unsigned": (DDB, b"{}", None, 403, "MissingAuthenticationTokenException"),
+    "unsigned form post (moto-api)": (FORM, b"x=1", None, 403, "MissingAuthenticationToken"),
+    "garbage Authorization": (
+        {**DDB, "Authorization": "garbage"},
+        b"{}",
+        None,
+        400,
+        "IncompleteSignatureException",
+    ),
+    "unknown signing service": (
+        {**FORM, **auth("nosuchservice")},
+        b"Action=Go",
+        None,
+        403,
+        "SignatureDoesNotMatch",
+    ),
+    "unknown region": (
+        {**DDB, **auth("dynamodb", "mars-1")},
+        b"{}",
+        None,
+        403,
+        "InvalidSignatureException",
+    ),
+    "non-numeric Content-Length": (
+        {**DDB, **auth("dynamodb")},
+        b"{}",
+        "Content-Length: abc\r\n",
+        400,
+        "BadRequestException",
+    ),
+    "negative Content-Length": (
+        {**DDB, **auth("dynamodb")},
+        b"{}",
+        "Content-Length: -5\r\n",
+        400,
+        "BadRequestException",
+    ),
+    "bad chunk size": (
+        {**DDB, **auth("dynamodb")},
+        b"zz\r\n{}\r\n0\r\n\r\n",
+        "Transfer-Encoding: chunked\r\n",
+        400,
+        "BadRequestException",
+    ),
+    "Content-Length and chunked": (
+        {**DDB, **auth("dynamodb")},
+        b"2\r\n{}\r\n0\r\n\r\n",
+        "Transfer-Encoding: chunked\r\nContent-Length: 11\r\n",
+        400,
+        "BadRequestException",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(FRAMING_AND_SIGNING))
+def test_bad_signing_and_framing_get_aws_4xx(cloud, name):
+    headers, body, framing, status, code = FRAMING_AND_SIGNING[name]
+    assert send(cloud, headers, body, framing=framing) == (status, code)
+
+
+def data_api(**members: object) -> str:
+    """An ExecuteStatement body with these members over a valid base."""
+    return json.dumps({"resourceArn": CLUSTER, "secretArn": SECRET, "sql": "SELECT 1", **members})
+
+
+PROVIDER_INPUT: dict[str, tuple[str, dict[str, str], bytes | str, int, str]] = {
+    # name: (path, headers, body, status, code)
+    "Data API parameters as a string": (
+        "/Execute",
+        {"Content-Type": "application/json", **auth("rds-data")},
+        data_api(parameters="abc"),
+        400,
+        "BadRequestException",
+    ),
+    "Data API value as a string": (
+        "/Execute",
+        {"Content-Type": "application/json", **auth("rds-data")},
+        data_api(parameters=[{"name": "a", "value": "abc"}]),
+        400,
+        "BadRequestException",
+    ),
+    'Data API booleanValue "false"': (
+        "/Execute",
+        {"Content-Type": "application/json", **auth("rds-data")},
+        data_api(parameters=[{"name": "a", "value": {"booleanValue": "false"}}]),
+        400,
+        "BadRequestException",
+    ),
+    "Data API value with two fields": (
+        "/Execute",
+        {"Content-Type": "application/json", **auth("rds-data")},
+        data_api(parameters=[{"name": "a", "value": {"longValue": 1, "stringValue": "1"}}]),
+        400,
+        "ValidationException",
+    ),
+    "Data API sql a number": (
+        "/Execute",
+        {"Content-Type": "application/json", **auth("rds-data")},
+        data_api(sql=5),
+        400,
+        "BadRequestException",
+    ),
+    "Data API list body": (
+        "/Execute",
+        {"Content-Type": "application/json", **auth("rds-data")},
+        b"[]",
+        400,
+        "BadRequestException",
+    ),
+    "CloudWatch PutMetricData without Namespace": (
+        "/",
+        {**FORM, **auth("monitoring")},
+        b"Action=PutMetricData&Version=2010-08-01&MetricData.member.1.Value=1",
+        400,
+        "MissingParameter",
+    ),
+    "CloudWatch metric without MetricName": (
+        "/",
+        {**FORM, **auth("monitoring")},
+        b"Action=PutMetricData&Version=2010-08-01&Namespace=N&MetricData.member.1.Value=1",
+        400,
+        "MissingParameter",
+    ),
+    "Lambda InvocationType Bogus": (
+        "/2015-03-31/functions/anything/invocations",
+        {"X-Amz-Invocation-Type": "Bogus", **auth("lambda")},
+        b"{}",
+        400,
+        "ValidationException",
+    ),
+    "Lambda function name with %2F": (
+        "/2015-03-31/functions/a%2Fb/invocations",
+        auth("lambda"),
+        b"{}",
+        400,
+        "ValidationException",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(PROVIDER_INPUT))
+def test_wrongly_shaped_provider_input_gets_aws_4xx(cloud, name):
+    path, headers, body, status, code = PROVIDER_INPUT[name]
+    raw = body.encode() if isinstance(body, str) else body
+    assert send(cloud, headers, raw, path=path) == (status, code)
+
+
+def test_the_daemon_serves_after_the_bad_input(cloud):
+    assert daemon.call(cloud, "health")["status"] == "ok"
+    client = boto3.client(
+        "cloudwatch",
+        endpoint_url=cloud.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    client.put_metric_data(Namespace="Hostile/After", MetricData=[{"MetricName": "M", "Value": 1}])
+    assert client.list_metrics(Namespace="Hostile/After")["Metrics"]
