@@ -1,4 +1,4 @@
-"""Benchmarks of the local cloud: start time, control-plane calls, the metric store.
+"""Benchmarks of the local cloud: start time, control-plane calls, the metric store, memory.
 
 Run with `make bench` (or `python -m benchmarks`). Each figure is a median (and p99 for call
 latencies) over repeated runs, measured from a boto3 client as a notebook would see it. The
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .alb import bench_alb
+from .memory import bench_lambda_memory
 from .timing import timings
 
 RESULTS = Path(__file__).resolve().parents[1] / "build" / "bench" / "results.json"
@@ -205,6 +206,7 @@ def main() -> None:
             lambdas = bench_lambda(lab)
             data_api = bench_data_api(lab)
             alb = bench_alb(lab)
+            memory = bench_lambda_memory(lab)
         finally:
             daemon.down()
     rows = [
@@ -271,6 +273,15 @@ def main() -> None:
             "n": "",
         }
     )
+    rows.append(
+        {
+            "benchmark": f"daemon RSS before / after {memory['invokes']} invokes of a printing "
+            "function (8 callers)",
+            "median": f"{memory['rss_before_mib']:.0f} / {memory['rss_after_mib']:.0f} MiB",
+            "p99": f"{memory['kib_per_invoke']:.2f} KiB/invoke",
+            "n": memory["invokes"],
+        }
+    )
     print(text_table(rows))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
@@ -283,6 +294,7 @@ def main() -> None:
                 "lambda": lambdas,
                 "data_api": data_api,
                 "alb": alb,
+                "lambda_memory": memory,
             },
             indent=2,
         )

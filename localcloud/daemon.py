@@ -1,8 +1,9 @@
 """Controlling the local cloud daemon from outside: up, down, health, status, reset.
 
 Used by the CLI (`python -m localcloud ...`), by `helpers.connect("local")` and by
-the tests. The daemon writes `daemon.json` (pid, port) into the state directory; everything
-here finds it through that file.
+the tests. The daemon writes `daemon.json` (pid, port, control token; mode 0600) into the
+state directory; everything here finds it through that file. Calls that change something
+(reset, shutdown) are POSTs carrying that token in `X-LocalCloud-Token`.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import orphans
 from .config import HOST, code_version, configured_port, daemon_info_path, state_dir
 
+TOKEN_HEADER = "X-LocalCloud-Token"  # the daemon checks it (localcloud/server.py)
 # Loopback calls must never go through an HTTP proxy from the environment.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -39,6 +42,7 @@ class DaemonInfo:
     port: int
     endpoint: str
     code_version: str = ""
+    token: str = ""  # the control token for reset and shutdown
 
     @classmethod
     def read(cls, state: Path | None = None) -> DaemonInfo | None:
@@ -53,6 +57,7 @@ class DaemonInfo:
             port=data["port"],
             endpoint=data["endpoint"],
             code_version=data.get("code_version", ""),
+            token=data.get("token", ""),
         )
 
 
@@ -64,14 +69,19 @@ def log_path(state: Path | None = None) -> Path:
 
 
 def call(info: DaemonInfo, name: str, method: str = "GET", timeout: float = 30.0) -> Any:
-    """Call the daemon's control API and return its JSON answer."""
-    return call_endpoint(info.endpoint, name, method, timeout)
+    """Call the daemon's control API (with its token) and return its JSON answer."""
+    return call_endpoint(info.endpoint, name, method, timeout, token=info.token)
 
 
-def call_endpoint(endpoint: str, name: str, method: str = "GET", timeout: float = 30.0) -> Any:
+def call_endpoint(
+    endpoint: str, name: str, method: str = "GET", timeout: float = 30.0, token: str = ""
+) -> Any:
     """Call the control API of the daemon at `endpoint` and return its JSON answer."""
     request = urllib.request.Request(
-        f"{endpoint}/_localcloud/{name}", method=method, data=b"" if method == "POST" else None
+        f"{endpoint}/_localcloud/{name}",
+        method=method,
+        data=b"" if method == "POST" else None,
+        headers={TOKEN_HEADER: token} if token else {},
     )
     with _OPENER.open(request, timeout=timeout) as response:
         return json.loads(response.read())
@@ -105,6 +115,7 @@ def up(timeout: float = 60.0, quiet: bool = False) -> DaemonInfo:
             f"{stale.endpoint}. Run `python -m localcloud down` and try again."
         )
     daemon_info_path(state_dir()).unlink(missing_ok=True)
+    orphans.clean(state_dir())  # a crashed daemon's tasks and engines: see docs/architecture.md
     port = configured_port() if _port_free(configured_port()) else 0
     logfile = log_path().open("ab")
     process = subprocess.Popen(
@@ -155,6 +166,7 @@ def down(timeout: float = 20.0) -> list[str]:
 
     stopped += [f"engine pid {pid}" for pid in kill_leftovers(state_dir() / "engines")]
     stopped += [f"worker pid {pid}" for pid in _kill_leftover_workers(state_dir())]
+    stopped += orphans.clean(state_dir())
     return stopped
 
 

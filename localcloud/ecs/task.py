@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import orphans
 from ..motogateway import LogsWriter
 from .containers import ContainerPlan, StartFailure
 from .models import utc_now
@@ -264,6 +265,7 @@ class LocalTask:
                     f"CannotStartContainerError: Error response from daemon: failed to create "
                     f"task for container: exec: {plan.argv[0]!r}: {error.strerror}"
                 ) from error
+            orphans.record("ecs task", container.process.pid)  # a crashed daemon's `up` ends it
             container.last_status = "RUNNING"
             container.reader = threading.Thread(
                 target=self._read, args=(container,), name=f"ecs-out-{plan.name}", daemon=True
@@ -344,6 +346,7 @@ class LocalTask:
                 _signal_group(process, signal.SIGKILL)
                 process.wait(timeout=10)
             self._record_exit(container)
+            orphans.forget(process.pid)
             if container.reader is not None:
                 container.reader.join(timeout=5)
         self.times["executionStoppedAt"] = utc_now()

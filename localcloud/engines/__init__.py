@@ -5,7 +5,8 @@ holding `data/`, `server.log`, `instance.json` (kind, owner, port, pid: no secre
 process may read it) and `credentials.json` (mode 0600, for restarts). Servers start from the
 machine's binaries in their own session (a terminal's Ctrl-C does not reach them), bind to
 127.0.0.1 on a free port, and count as started once a real client gets an answer. They outlive
-a crashed daemon; `kill_leftovers` lets another process (the CLI's `down`) end them.
+a crashed daemon; `kill_leftovers` lets another process end them (`up` and `down` do, through
+`localcloud/orphans.py`, and delete the data no cluster owns any more).
 
 The root catch: `initdb` and `postgres` refuse to run as root. As root, PostgreSQL runs as the
 unprivileged `postgres` user (switched in the child before exec, so the recorded pid is the

@@ -137,6 +137,20 @@ def resolve(
     return spec
 
 
+def function_exists(moto: MotoGateway, arn: str) -> bool:
+    """False once the function of this ARN was deleted (True when unsure: workers stay)."""
+    parts = arn.split(":")
+    if len(parts) < 7:
+        return True
+    region, account_id = parts[3], parts[4]
+    try:
+        with moto.backend("lambda", account_id, region) as functions:
+            functions.get_function(arn)
+    except Exception as error:  # moto raises its own UnknownFunctionException
+        return not ("not found" in str(error).lower() or type(error).__name__.startswith("Unknown"))
+    return True
+
+
 def _extracted_zip(state_dir: Path, code_sha: str, code_bytes: bytes) -> Path:
     """The zip's contents on disk, extracted once per CodeSha256."""
     digest = hashlib.sha256(code_sha.encode()).hexdigest()[:32]

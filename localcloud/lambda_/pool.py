@@ -6,13 +6,15 @@ reserved concurrency if set, else the local cloud's per-function limit. Over the
 invocation is throttled. When the function's code or configuration changes, idle workers
 are stopped at once and busy ones when they finish, so the next invocation starts fresh.
 Idle workers are stopped after `idle_seconds` (AWS keeps them for an unspecified few
-minutes).
+minutes). A deleted function's workers are stopped at the reaper's next round (busy ones
+when they finish), and a function without workers is no longer counted in `status`.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,10 +40,17 @@ class _Pool:
 class Pools:
     """Every function's pool, and the thread that reaps idle workers."""
 
-    def __init__(self, endpoint_url: str, idle_seconds: float, max_concurrency: int) -> None:
+    def __init__(
+        self,
+        endpoint_url: str,
+        idle_seconds: float,
+        max_concurrency: int,
+        exists: Callable[[str], bool] | None = None,
+    ) -> None:
         self.endpoint_url = endpoint_url
         self.idle_seconds = idle_seconds
         self.max_concurrency = max_concurrency
+        self._exists = exists  # function ARN -> still there? (moto keeps the functions)
         self._pools: dict[str, _Pool] = {}
         self._lock = threading.Lock()
         self._closed = threading.Event()
@@ -141,12 +150,12 @@ class Pools:
             return [] if pool is None else [*pool.idle, *pool.busy]
 
     def _reap_forever(self) -> None:
-        """Stop workers idle for too long; drain the output of the others."""
+        """Stop workers idle for too long or of deleted functions; drain the others' output."""
         while not self._closed.wait(min(1.0, self.idle_seconds / 4)):
-            expired: list[Worker] = []
+            expired = self._retire_deleted()
             now = time.monotonic()
             with self._lock:
-                for pool in self._pools.values():
+                for arn, pool in list(self._pools.items()):
                     keep = []
                     for worker in pool.idle:
                         if now - worker.last_used > self.idle_seconds or not worker.alive:
@@ -155,8 +164,27 @@ class Pools:
                             worker.drain_idle()
                             keep.append(worker)
                     pool.idle = keep
+                    if not (pool.idle or pool.busy or pool.starting):
+                        del self._pools[arn]  # nothing runs for it: status stops counting it
             for worker in expired:
                 worker.stop()
+
+    def _retire_deleted(self) -> list[Worker]:
+        """Forget the pools of functions that no longer exist; their idle workers to stop."""
+        if self._exists is None:
+            return []
+        with self._lock:
+            arns = list(self._pools)
+        gone = [arn for arn in arns if not self._exists(arn)]  # outside the lock: reads moto
+        stopping: list[Worker] = []
+        with self._lock:
+            for arn in gone:
+                pool = self._pools.pop(arn, None)
+                if pool is not None:
+                    stopping += pool.idle
+                    for worker in pool.busy:  # stopped by release(), when the invocation ends
+                        worker.retired = True
+        return stopping
 
 
 def _stop_all(workers: list[Worker]) -> None:

@@ -16,7 +16,11 @@ Invoke as on AWS (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html)
 - LogType Tail: the last 4 KB of the invocation's log, base64, in `X-Amz-Log-Result`.
 - Service errors: unknown function 404 ResourceNotFoundException; a request over 6 MB
   (sync) or 1 MB (Event) 413 RequestEntityTooLargeException; payload that is not JSON 400
-  InvalidRequestContentException; over the concurrency limit 429 TooManyRequestsException.
+  InvalidRequestContentException; over the concurrency limit 429 TooManyRequestsException;
+  an InvocationType or LogType outside the model's values, or a FunctionName that breaks its
+  pattern (`a%2Fb`), 400 ValidationException (checked for every provider against botocore's
+  model in `localcloud/protocols/validation.py`); a body over 6 MB is refused by the edge
+  before it is read.
 - Logs: group `/aws/lambda/<name>`, one stream per worker, START / END / REPORT lines around
   the handler's own output. Metrics in AWS/Lambda by FunctionName: Invocations, Errors,
   Duration, Throttles, ConcurrentExecutions
@@ -59,7 +63,7 @@ from typing import Any
 from ..context import CloudContext
 from ..protocols import ServiceError
 from ..registry import Provider, RequestContext
-from .functions import FunctionSpec, remove_extracted_code, resolve
+from .functions import FunctionSpec, function_exists, remove_extracted_code, resolve
 from .pool import Pools
 from .runtime_api import Invocation
 from .worker import Outcome, Worker
@@ -93,6 +97,7 @@ class LambdaProvider(Provider):
             cloud.endpoint_url,
             idle_seconds=float(os.environ.get("LOCALCLOUD_LAMBDA_IDLE_SECONDS", 300)),
             max_concurrency=int(os.environ.get("LOCALCLOUD_LAMBDA_MAX_CONCURRENCY", 10)),
+            exists=lambda arn: function_exists(cloud.moto, arn),
         )
         delays = os.environ.get("LOCALCLOUD_LAMBDA_RETRY_DELAYS", "60,120")
         self.events = EventQueue(self, [float(d) for d in delays.split(",")])

@@ -16,6 +16,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from .. import orphans
 from .functions import FunctionSpec
 from .runtime_api import Invocation, RuntimeApi
 
@@ -65,6 +66,7 @@ class Worker:
         )
         assert self.process.stdout is not None
         os.set_blocking(self.process.stdout.fileno(), False)
+        orphans.record("lambda worker", self.process.pid)  # a crashed daemon's `up` ends it
 
     @property
     def alive(self) -> bool:
@@ -124,6 +126,7 @@ class Worker:
             self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        orphans.forget(self.process.pid)
         self.api.close()
         if self.process.stdout is not None:
             self.process.stdout.close()

@@ -1,8 +1,16 @@
-"""Log events into moto's CloudWatch Logs: one writer for Lambda, ECS and what comes next."""
+"""Log events into moto's CloudWatch Logs: one writer for Lambda, ECS and what comes next.
+
+Each stream it writes keeps its latest `max_events` events (LOCALCLOUD_LOG_EVENTS_PER_STREAM,
+default 10,000) and drops the oldest: moto keeps events in the daemon's memory, and a Lambda
+storm writes four or more per invoke. CloudWatch Logs keeps them all, for the group's
+retention period. moto also lists every model instance it ever made (for its dashboard),
+which would keep dropped events alive: the writer empties that list for log events.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -12,6 +20,7 @@ from typing import Any
 log = logging.getLogger("localcloud.logs")
 
 FLUSH_S = 0.2  # batching interval of `add`
+EVENTS_PER_STREAM = 10_000
 StreamKey = tuple[str, str, str, str]  # account, region, group, stream
 # The gateway's locked backend access: backend("logs", account, region) as logs
 BackendAccess = Callable[[str, str, str], AbstractContextManager[Any]]
@@ -24,8 +33,10 @@ class MissingLogGroup(LookupError):
 class LogsWriter:
     """Writes log events now (`write`) or batched off the caller's path (`add`)."""
 
-    def __init__(self, backend: BackendAccess) -> None:
+    def __init__(self, backend: BackendAccess, max_events: int | None = None) -> None:
         self._backend = backend
+        configured = os.environ.get("LOCALCLOUD_LOG_EVENTS_PER_STREAM", EVENTS_PER_STREAM)
+        self.max_events = max(1, int(max_events or configured))
         self._pending: dict[StreamKey, list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -55,6 +66,7 @@ class LogsWriter:
             if stream not in logs.groups[group].streams:
                 logs.create_log_stream(group, stream)
             logs.put_log_events(group, stream, events)
+            self._trim(logs, group, stream)
 
     def add(self, key: StreamKey, message: str) -> None:
         """Queue one event for (account, region, group, stream); written within FLUSH_S."""
@@ -75,8 +87,17 @@ class LogsWriter:
                     if stream not in logs.groups[group].streams:
                         logs.create_log_stream(group, stream)
                     logs.put_log_events(group, stream, events)
+                    self._trim(logs, group, stream)
             except Exception:  # the group was deleted meanwhile
                 log.debug("dropped %d log events for %s", len(events), group)
+
+    def _trim(self, logs: Any, group: str, stream: str) -> None:
+        """Drop a stream's oldest events beyond the cap (under the backend's lock)."""
+        events = logs.groups[group].streams[stream].events
+        if len(events) > self.max_events:
+            del events[: len(events) - self.max_events]
+        if events:  # moto's models list every instance they made, for its dashboard: not these
+            type(events[-1]).instances_tracked.clear()
 
     def _loop(self) -> None:
         while not self._stop.wait(FLUSH_S):
