@@ -264,6 +264,8 @@ def _wait_gone(pid: int, timeout: float) -> bool:
 def _port_free(port: int) -> bool:
     """True if nothing listens on this loopback port."""
     with socket.socket() as probe:
+        # As the server will: connections of a crashed daemon left in TIME_WAIT do not count.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((HOST, port))
         except OSError:

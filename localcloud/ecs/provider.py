@@ -37,6 +37,8 @@ Where the local cloud differs from AWS:
   The load balancer reaches the task's ENI address and container port through that mapping.
 - Container health checks, dependsOn ordering, firelens, EFS volumes and ECS Exec are not
   run. Stopped tasks stay visible until the local cloud is reset (AWS: about an hour).
+- awslogs streams keep their latest 10,000 events each (LOCALCLOUD_LOG_EVENTS_PER_STREAM);
+  AWS keeps every event for the log group's retention period.
 - Services: rolling deployments only (minimumHealthyPercent 100, maximumPercent 200; no
   circuit breaker, blue/green, capacity provider weights or placement). A task that keeps
   failing is restarted after 1, 2, 4 ... 60 s. AWS/ECS CPUUtilization and MemoryUtilization

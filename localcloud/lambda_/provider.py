@@ -43,6 +43,8 @@ Where the local cloud differs from AWS:
   error); AWS also writes an INIT_REPORT line and retries init within the invocation.
 - Layers, aliases, versions other than $LATEST, provisioned concurrency, SnapStart,
   destinations and dead-letter queues are not run.
+- Each log stream keeps its latest 10,000 events (LOCALCLOUD_LOG_EVENTS_PER_STREAM); AWS
+  keeps every event for the log group's retention period.
 """
 
 from __future__ import annotations
