@@ -14,8 +14,8 @@ import json
 import re
 import socket
 
-import boto3
 import pytest
+from local_clients import local_client
 
 from localcloud import daemon
 
@@ -212,12 +212,6 @@ def test_wrongly_shaped_provider_input_gets_aws_4xx(cloud, name):
 
 def test_the_daemon_serves_after_the_bad_input(cloud):
     assert daemon.call(cloud, "health")["status"] == "ok"
-    client = boto3.client(
-        "cloudwatch",
-        endpoint_url=cloud.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    client = local_client(cloud, "cloudwatch")
     client.put_metric_data(Namespace="Hostile/After", MetricData=[{"MetricName": "M", "Value": 1}])
     assert client.list_metrics(Namespace="Hostile/After")["Metrics"]

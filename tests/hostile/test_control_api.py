@@ -17,8 +17,8 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
+from local_clients import local_client
 
 from localcloud import daemon
 from localcloud.config import daemon_info_path, state_dir
@@ -46,13 +46,7 @@ def control(
 @pytest.fixture
 def table(cloud: daemon.DaemonInfo) -> Iterator[str]:
     """A DynamoDB table that a successful reset would wipe."""
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=cloud.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    client = local_client(cloud, "dynamodb")
     name = f"control-{uuid.uuid4().hex[:6]}"
     client.create_table(
         TableName=name,

@@ -21,6 +21,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from local_clients import local_client
 from werkzeug.serving import make_server
 
 from localcloud import daemon, edge
@@ -77,13 +78,7 @@ def rss_bytes(pid: int) -> int:
 def assert_healthy(cloud: daemon.DaemonInfo) -> None:
     """The daemon answers its health call and a boto3 call."""
     assert daemon.call(cloud, "health")["status"] == "ok"
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=cloud.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    client = local_client(cloud, "dynamodb")
     assert "TableNames" in client.list_tables()
 
 
