@@ -8,7 +8,6 @@ state directory; everything here finds it through that file. Calls that change s
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -161,30 +160,9 @@ def down(timeout: float = 20.0) -> list[str]:
             _wait_gone(info.pid, 5.0)
         stopped.append(f"daemon pid {info.pid}")
     daemon_info_path(state_dir()).unlink(missing_ok=True)
-    # Engines are normally stopped by the daemon; these are leftovers of a crashed daemon.
-    from .engines import kill_leftovers
-
-    stopped += [f"engine pid {pid}" for pid in kill_leftovers(state_dir() / "engines")]
-    stopped += [f"worker pid {pid}" for pid in _kill_leftover_workers(state_dir())]
+    # The daemon stops its own processes; these are what a crashed daemon left.
     stopped += orphans.clean(state_dir())
     return stopped
-
-
-def _kill_leftover_workers(state: Path) -> list[int]:
-    """Kill Lambda workers a crashed daemon left: awslambdaric processes working in its state."""
-    killed = []
-    root = str(state.resolve())
-    for proc in Path("/proc").glob("[0-9]*"):  # Linux; elsewhere there is nothing to scan
-        try:
-            cwd = os.readlink(proc / "cwd")
-            is_worker = b"awslambdaric" in (proc / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if is_worker and cwd.startswith(root + os.sep) and int(proc.name) != os.getpid():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(proc.name), signal.SIGKILL)
-                killed.append(int(proc.name))
-    return killed
 
 
 def status() -> dict[str, Any]:
