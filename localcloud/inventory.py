@@ -11,6 +11,7 @@ after), so they are left out: they are records, not resources left behind.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from .config import DEFAULT_REGION
@@ -83,15 +84,10 @@ def _tagged_roles(moto: MotoGateway, region: str) -> list[dict[str, str]]:
 
 def _row(arn: str, tags: dict[str, str]) -> dict[str, str]:
     """A status row: `service:type` and the name or id from the ARN, then the tags."""
-    parts = arn.split(":", 5)
-    service, resource = parts[2], parts[5] if len(parts) > 5 else arn
-    kind, _, name = (
-        resource.replace("/", ":", 1).partition(":")
-        if (":" in resource or "/" in resource)
-        else ("", "", resource)
-    )
+    _, _, service, _, _, resource = arn.split(":", 5)
+    kind, *name = re.split(r"[:/]", resource, maxsplit=1)  # "function:f", "cluster/c", "bucket"
     return {
-        "kind": f"{service}:{kind}" if kind else service,
-        "name": name or resource,
+        "kind": f"{service}:{kind}" if name else service,
+        "name": name[0] if name else resource,
         "tags": ", ".join(f"{key}={value}" for key, value in sorted(tags.items())),
     }
