@@ -23,6 +23,7 @@ from .daemon import (
 from .engines.install import missing_packages as missing_engine_packages
 from .images import ImageBuildError, LocalBuild
 from .images import build as build_local_image
+from .images.store import show as show_build_line
 
 __all__ = [
     "DEFAULT_REGION",
@@ -37,6 +38,7 @@ __all__ = [
     "endpoints",
     "missing_engine_packages",
     "running",
+    "show_build_line",
     "status",
     "status_text",
     "up",

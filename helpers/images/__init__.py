@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from localcloud.client import ImageBuildError, build_local_image
+from localcloud.client import ImageBuildError, build_local_image, show_build_line
 
 if TYPE_CHECKING:
     from ..lab import Lab
@@ -124,7 +124,7 @@ def _build_with_docker(lab: Lab, repository: dict[str, Any], context: Path, tag:
             raise ImageBuildError(f"docker build failed: {_error_text(chunk)}")
         for line in str(chunk.get("stream", "")).splitlines():
             if line.strip():
-                _show(log, line)
+                show_build_line(log, line)
     ecr = lab.client("ecr")
     data = ecr.get_authorization_token()["authorizationData"][0]
     username, password = base64.b64decode(data["authorizationToken"]).decode().split(":", 1)
@@ -134,7 +134,7 @@ def _build_with_docker(lab: Lab, repository: dict[str, Any], context: Path, tag:
         if "error" in chunk or "errorDetail" in chunk:
             raise ImageBuildError(f"docker push to {uri} failed: {_error_text(chunk)}")
         if chunk.get("status") and not chunk.get("progressDetail"):
-            _show(log, " ".join(str(chunk[k]) for k in ("id", "status") if chunk.get(k)))
+            show_build_line(log, " ".join(str(chunk[k]) for k in ("id", "status") if chunk.get(k)))
     detail = ecr.describe_images(
         repositoryName=repository["repositoryName"], imageIds=[{"imageTag": tag}]
     )["imageDetails"][0]
@@ -172,13 +172,3 @@ def _error_text(chunk: dict[str, Any]) -> str:
     """The message of a Docker error chunk."""
     detail = chunk.get("errorDetail") or {}
     return str(chunk.get("error") or detail.get("message") or chunk).strip()
-
-
-def _show(log: list[str], line: str) -> None:
-    """Print a progress line and keep it for BuiltImage.log."""
-    line = line.rstrip()
-    # pip's index lines say where this machine downloads from: noise in a notebook's output.
-    if not line or line.lstrip().startswith(("Looking in indexes", "Looking in links")):
-        return
-    print(line, flush=True)
-    log.append(line)
