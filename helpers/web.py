@@ -10,13 +10,20 @@ import http.client
 import json
 import threading
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import TqdmWarning
+
+with warnings.catch_warnings():
+    # Without ipywidgets tqdm.auto falls back to the text bar (what we want then) and warns,
+    # naming this machine's paths, in every notebook that imports helpers.
+    warnings.simplefilter("ignore", TqdmWarning)
+    from tqdm.auto import tqdm
 
 
 @dataclass(frozen=True)

@@ -324,8 +324,9 @@ def _pip(work: Path, python: Path, step: PipInstall, log: list[str]) -> Layer:
     assert process.stdout is not None
     for line in process.stdout:
         if line.strip():
-            _show(log, "  " + line.rstrip())
-            tail.append(line.rstrip())
+            shown = _as_seen_in_image(line.rstrip(), work)
+            _show(log, "  " + shown)
+            tail.append(shown)
     if process.wait() != 0:
         raise ImageBuildError(
             f"Dockerfile line {step.line}: {step.source}\n  pip failed (exit "
@@ -360,6 +361,17 @@ def _register(ecr: Any, repository: dict[str, Any], tag: str, manifest: str) -> 
     except ecr.exceptions.ImageAlreadyExistsException:
         return digest  # the same image under the same tag: nothing to do
     return response["image"]["imageId"]["imageDigest"]
+
+
+def _as_seen_in_image(line: str, work: Path) -> str:
+    """pip's line with this machine's paths replaced: image paths as the image sees them.
+
+    Build output lands in notebooks, whose committed outputs must not carry machine paths.
+    """
+    line = line.replace(str(work / "rootfs"), "").replace(str(work / "venv"), "<image venv>")
+    for site_dir in course_site_dirs():
+        line = line.replace(site_dir, "<course environment>")
+    return line
 
 
 def _place(work: Path, final: Path) -> Path:
