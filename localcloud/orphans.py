@@ -102,9 +102,27 @@ def clean(state: Path | None = None) -> list[str]:
     """End everything a previous daemon of this state directory left; say what was killed."""
     state = state or state_dir()
     killed = [f"task or worker pid {pid}" for pid in kill_recorded(state)]
+    killed += [f"worker pid {pid}" for pid in _kill_unrecorded_workers(state)]
     engines = state / "engines"
     if engines.is_dir():
         killed += [f"engine pid {pid}" for pid in kill_leftovers(engines)]
         for child in engines.iterdir():  # its owners (clusters) were in the dead daemon's moto
             shutil.rmtree(child, ignore_errors=True)
+    return killed
+
+
+def _kill_unrecorded_workers(state: Path) -> list[int]:
+    """Kill awslambdaric processes working in the state directory that have no record."""
+    killed = []
+    root = str(state.resolve())
+    for proc in Path("/proc").glob("[0-9]*"):  # Linux; elsewhere there is nothing to scan
+        try:
+            cwd = os.readlink(proc / "cwd")
+            is_worker = b"awslambdaric" in (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if is_worker and cwd.startswith(root + os.sep) and int(proc.name) != os.getpid():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(proc.name), signal.SIGKILL)
+                killed.append(int(proc.name))
     return killed
