@@ -278,7 +278,8 @@ def main() -> None:
             "benchmark": f"daemon RSS before / after {memory['invokes']} invokes of a printing "
             "function (8 callers)",
             "median": f"{memory['rss_before_mib']:.0f} / {memory['rss_after_mib']:.0f} MiB",
-            "p99": f"{memory['kib_per_invoke']:.2f} KiB/invoke",
+            "p99": f"{memory['kib_per_invoke']:.2f} KiB/invoke overall, "
+            f"{memory['late_kib_per_invoke']:.2f} in the last stretch",
             "n": memory["invokes"],
         }
     )

@@ -27,10 +27,12 @@ AWS semantics kept:
   timestamps over two weeks old or two hours ahead; it reports every such error at once.
 
 Where the local cloud differs from AWS:
-- Retention: all data stays at full resolution until `reset` (at most 100,000 data per series,
-  oldest dropped); AWS keeps sub-minute data 3 hours and downsamples after 15 and 63 days, and
-  needs coarser periods for old start times.
-- Data is visible at once (AWS: seconds to minutes; ListMetrics up to 15 minutes).
+- Retention: all data stays at full resolution until `reset` (each series keeps its latest
+  100,000 samples, a value of a Values list counting as one; the oldest data go first); AWS
+  keeps sub-minute data 3 hours and downsamples after 15 and 63 days, and needs coarser periods
+  for old start times.
+- Data is visible at once (AWS: seconds to minutes; ListMetrics up to 15 minutes): the services'
+  own metrics, batched once a second, are flushed before every read.
 - Metric math and Metrics Insights (`Expression`) are refused with a ValidationError saying so;
   of the extended statistics only percentiles exist (no tm, wm, pr, tc, ts, iqm).
 - The percentile rule (nearest rank) is exact; AWS's is an undocumented approximation.
@@ -137,6 +139,7 @@ class CloudWatchProvider(Provider):
 
     def GetMetricStatistics(self, params: dict, context: RequestContext) -> dict:
         """Datapoints per period (and per unit when no Unit is given), oldest first."""
+        self.cloud.publisher.flush()  # what the services measured so far is readable
         stats, extended = params.get("Statistics") or [], params.get("ExtendedStatistics") or []
         _check_statistics(stats, extended)
         period, unit = params["Period"], params.get("Unit")
@@ -174,6 +177,7 @@ class CloudWatchProvider(Provider):
 
     def GetMetricData(self, params: dict, context: RequestContext) -> dict:
         """MetricStat queries, paged by MaxDatapoints; expressions are refused."""
+        self.cloud.publisher.flush()  # what the services measured so far is readable
         queries = params["MetricDataQueries"]
         _check_queries(queries)
         start, end = params["StartTime"].timestamp(), params["EndTime"].timestamp()
@@ -242,6 +246,7 @@ class CloudWatchProvider(Provider):
 
     def ListMetrics(self, params: dict, context: RequestContext) -> dict:
         """Distinct metrics matching the filters, sorted, 500 per page."""
+        self.cloud.publisher.flush()  # what the services measured so far is readable
         recently = params.get("RecentlyActive")
         if recently not in (None, "PT3H"):
             raise _invalid("The parameter RecentlyActive must be a value in the set [ PT3H ].")

@@ -63,6 +63,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..context import CloudContext
+from ..metrics.publisher import DataPoint
 from ..protocols import ServiceError
 from ..registry import Provider, RequestContext
 from .functions import FunctionSpec, function_exists, remove_extracted_code, resolve
@@ -169,10 +170,11 @@ class LambdaProvider(Provider):
             self.pools.release(spec, worker)
         result = _result(spec, invocation.request_id, outcome)
         self._write_logs(spec, worker, context, result)
-        self._metric(spec, "Invocations", 1, "Count")
-        self._metric(spec, "Errors", int(result.function_error), "Count")
-        self._metric(spec, "Duration", round(outcome.duration_ms, 2), "Milliseconds")
-        self._metric(spec, "ConcurrentExecutions", concurrency, "Count")
+        self.cloud.publisher.record_with(
+            "AWS/Lambda",
+            _invoke_data,
+            (spec.name, result.function_error, outcome.duration_ms, concurrency),
+        )
         return result
 
     def function_spec(
@@ -189,10 +191,9 @@ class LambdaProvider(Provider):
         )
 
     def _metric(self, spec: FunctionSpec, name: str, value: float, unit: str) -> None:
-        """Publish one AWS/Lambda datum for the function."""
-        self.cloud.metrics.put(
-            "AWS/Lambda", name, value, dimensions={"FunctionName": spec.name}, unit=unit
-        )
+        """Publish one AWS/Lambda sample for the function (batched once a second)."""
+        dimensions = {"FunctionName": spec.name}
+        self.cloud.publisher.record("AWS/Lambda", name, value, dimensions, unit)
 
     def _write_logs(
         self, spec: FunctionSpec, worker: Worker, context: RequestContext, result: Result
@@ -392,3 +393,16 @@ class EventQueue:
             event.due = time.monotonic() + self.retry_delays[event.attempts]
             event.attempts += 1
             self._push(event)
+
+
+def _invoke_data(
+    function: str, error: bool, duration_ms: float, concurrency: int
+) -> list[DataPoint]:
+    """The AWS/Lambda data of one invocation (expanded on the publisher's thread)."""
+    dimensions = {"FunctionName": function}
+    return [
+        ("Invocations", dimensions, 1, "Count"),
+        ("Errors", dimensions, int(error), "Count"),
+        ("Duration", dimensions, round(duration_ms, 2), "Milliseconds"),
+        ("ConcurrentExecutions", dimensions, concurrency, "Count"),
+    ]

@@ -40,6 +40,7 @@ class MetricPublisher:
         self._flush_seconds = flush_seconds
         self._notes: list[_Note] = []
         self._lock = threading.Lock()
+        self._flushing = threading.Lock()  # a reader's flush waits for the one in progress
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -73,6 +74,10 @@ class MetricPublisher:
 
     def flush(self) -> None:
         """Write what has been noted since the last flush."""
+        with self._flushing:
+            self._flush()
+
+    def _flush(self) -> None:
         with self._lock:
             notes, self._notes = self._notes, []
         grouped: dict[_Key, Counter[float]] = defaultdict(Counter)

@@ -32,7 +32,8 @@ _UNIT_NAMES = (
 UNITS = tuple(_UNIT_NAMES.split())
 BASIC_STATISTICS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
 SHORT_PERIODS = (1, 5, 10, 20, 30)
-MAX_DATA_PER_SERIES = 100_000
+# Memory bound: each series keeps its latest samples, a datum with Values counting one per value.
+MAX_SAMPLES_PER_SERIES = 100_000
 _PERCENTILE = re.compile(r"p(\d{1,3}(?:\.\d{1,10})?)")
 _DAY = 86400.0
 
@@ -167,12 +168,13 @@ class MetricStore:
     """Thread-safe metric series with CloudWatch's matching, bucketing and statistics."""
 
     def __init__(
-        self, clock: Callable[[], float] = time.time, max_per_series: int = MAX_DATA_PER_SERIES
+        self, clock: Callable[[], float] = time.time, max_per_series: int = MAX_SAMPLES_PER_SERIES
     ):
         self.clock = clock
         self._max = max_per_series
         self._lock = threading.Lock()
         self._data: dict[MetricId, list[Datum]] = {}
+        self._sizes: dict[MetricId, int] = {}  # samples held per series
         self._last_put: dict[MetricId, float] = {}
 
     def put(
@@ -209,14 +211,20 @@ class MetricStore:
                     series.append(datum)  # the usual case: data arrives in time order
                 else:
                     bisect.insort(series, datum, key=_timestamp_of)
-                if len(series) > self._max:
-                    del series[: len(series) - self._max]
+                size = self._sizes.get(metric, 0) + _size(datum)
+                drop = 0
+                while size > self._max and drop < len(series) - 1:
+                    size -= _size(series[drop])  # the oldest go first
+                    drop += 1
+                del series[:drop]
+                self._sizes[metric] = size
                 self._last_put[metric] = now
 
     def reset(self) -> None:
         """Forget every series."""
         with self._lock:
             self._data.clear()
+            self._sizes.clear()
             self._last_put.clear()
 
     def counts(self) -> tuple[int, int]:
@@ -271,6 +279,11 @@ class MetricStore:
                     bucket = found[(slot, datum.unit)] = Bucket(slot, datum.unit)
                 bucket.add(datum)
         return sorted(found.values(), key=lambda b: (b.timestamp, b.unit))
+
+
+def _size(datum: Datum) -> int:
+    """Samples a datum holds: one per raw value, one for a statistic set."""
+    return len(datum.samples) if datum.samples else 1
 
 
 def _timestamp_of(datum: Datum) -> float:

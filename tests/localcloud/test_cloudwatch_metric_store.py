@@ -20,6 +20,7 @@ from botocore.awsrequest import AWSResponse
 from localcloud import protocols
 from localcloud.cloudwatch import CloudWatchProvider
 from localcloud.context import CloudContext
+from localcloud.metrics.publisher import MetricPublisher
 from localcloud.metrics.store import MetricId, MetricStore, percentile
 from localcloud.protocols import AwsRequest, ServiceError
 from localcloud.registry import RequestContext
@@ -29,8 +30,9 @@ CTX = RequestContext(region="us-east-1", account_id="123456789012", request_id="
 
 
 def provider_on(store: MetricStore) -> CloudWatchProvider:
-    """The provider on a stand-in context that holds only the metric store it reads."""
-    return CloudWatchProvider(cast(CloudContext, SimpleNamespace(metrics=store)))
+    """The provider on a stand-in context that holds only the metric store and its publisher."""
+    context = SimpleNamespace(metrics=store, publisher=MetricPublisher(store))
+    return CloudWatchProvider(cast(CloudContext, context))
 
 
 class Clock:
@@ -380,6 +382,28 @@ def test_data_arriving_out_of_order_is_found(cw: CloudWatchProvider) -> None:
     assert result["MetricDataResults"][0]["Values"] == [2, 1]  # 12:00:30 rounds to 12:00:00
     result = metric_data(cw, stat_query("s", "Sum"), StartTime=at(60), EndTime=at(90))
     assert result["MetricDataResults"][0]["Values"] == [2]
+
+
+def test_each_series_keeps_its_latest_samples_only(clock: Clock) -> None:
+    cw = provider_on(MetricStore(clock=clock, max_per_series=10))
+    for minute in range(5):  # 5 data of 4 values each: 20 samples, the oldest 12 must go
+        values = [minute * 10 + n for n in range(1, 5)]
+        put(cw, {"MetricName": "Latency", "Values": values, "Timestamp": at(minute * 60 - 240)})
+    put(cw, {"MetricName": "Other", "Value": 1.0, "Timestamp": at(0)})
+    points = sorted(stats(cw), key=lambda p: p["Timestamp"])
+    assert [p["SampleCount"] for p in points] == [4, 4]  # a datum goes whole, oldest first
+    assert [p["Minimum"] for p in points] == [31, 41]
+    assert cw.store.counts() == (2, 3)  # the other series is untouched
+
+
+def test_services_samples_are_readable_at_once(cw: CloudWatchProvider) -> None:
+    cw.cloud.publisher.record("AWS/Lambda", "Duration", 2.5, {"FunctionName": "f"}, "Milliseconds")
+    now = datetime.now(UTC)  # the publisher stamps samples with the real time
+    window = {"StartTime": now - timedelta(hours=1), "EndTime": now + timedelta(hours=1)}
+    dims = [{"Name": "FunctionName", "Value": "f"}]
+    points = stats(cw, namespace="AWS/Lambda", name="Duration", Dimensions=dims, **window)
+    assert [p["Maximum"] for p in points] == [2.5]  # flushed by the read, not a second later
+    cw.cloud.publisher.close()
 
 
 def test_max_datapoints_pages_with_next_token(cw: CloudWatchProvider) -> None:
