@@ -15,6 +15,7 @@ with the ``awsQueryCompatible`` trait get an ``x-amzn-query-error`` header on er
 botocore reports the query-style error code (``InvalidParameterValue``) on every protocol.
 """
 
+from .diagnosis import diagnose
 from .parsing import parse_request
 from .request import AwsRequest, CIHeaders, ServiceError
 from .routing import (
@@ -47,6 +48,7 @@ __all__ = [
     "as_datetime",
     "check_constraints",
     "credential_scope",
+    "diagnose",
     "identify_operation",
     "known_regions",
     "parse_request",

@@ -5,7 +5,9 @@ Before: unsigned or badly signed requests, bad framing and unknown regions got w
 (`booleanValue: "false"` was even taken as true); CloudWatch query requests missing required
 members got a 500 KeyError; Lambda ran `InvocationType: Bogus` synchronously, and a function
 name with `%2F` went to moto, which answered 200 without running anything. The typed checks
-now come from botocore's model, once, in `localcloud/protocols/` for every provider.
+now come from botocore's model, once, in `localcloud/protocols/` for every provider; where
+moto serves a call and fails on its input (a 500, or an empty HTML page for an unknown action),
+the same model check answers instead.
 """
 
 from __future__ import annotations
@@ -206,6 +208,98 @@ PROVIDER_INPUT: dict[str, tuple[str, dict[str, str], bytes | str, int, str]] = {
 @pytest.mark.parametrize("name", list(PROVIDER_INPUT))
 def test_wrongly_shaped_provider_input_gets_aws_4xx(cloud, name):
     path, headers, body, status, code = PROVIDER_INPUT[name]
+    raw = body.encode() if isinstance(body, str) else body
+    assert send(cloud, headers, raw, path=path) == (status, code)
+
+
+def ecs(operation: str) -> dict[str, str]:
+    """Headers of an ECS (awsJson 1.1) call."""
+    return {
+        "X-Amz-Target": f"AmazonEC2ContainerServiceV20141113.{operation}",
+        "Content-Type": "application/x-amz-json-1.1",
+        **auth("ecs"),
+    }
+
+
+def form(service: str, version: str, members: str) -> tuple[dict[str, str], str]:
+    """Headers and body of a query-protocol call."""
+    return {**FORM, **auth(service)}, f"Version={version}&{members}"
+
+
+RDS, ELB = ("rds", "2014-10-31"), ("elasticloadbalancing", "2015-12-01")
+APIGW = {"Content-Type": "application/json", **auth("apigateway")}
+
+# Control-plane calls the course makes, sent wrong. Before, moto answered the ECS and unknown
+# action cases with a 500 or an empty HTML page.
+CONTROL_PLANE_INPUT: dict[str, tuple[str, dict[str, str], bytes | str, int, str]] = {
+    "ECS body a JSON list": ("/", ecs("ListClusters"), "[]", 400, "SerializationException"),
+    "ECS body not JSON": ("/", ecs("RunTask"), "{nope", 400, "SerializationException"),
+    "ECS task definition without containers": (
+        "/",
+        ecs("RegisterTaskDefinition"),
+        json.dumps({"family": "f"}),
+        400,
+        "ValidationException",
+    ),
+    "ECS containerDefinitions a string": (
+        "/",
+        ecs("RegisterTaskDefinition"),
+        json.dumps({"family": "f", "containerDefinitions": "x"}),
+        400,
+        "SerializationException",
+    ),
+    "ECS unknown operation": ("/", ecs("Bogus"), "{}", 400, "UnknownOperationException"),
+    "RDS unknown action": ("/", *form(*RDS, "Action=Bogus"), 400, "InvalidAction"),
+    "RDS cluster without Engine": (
+        "/",
+        *form(*RDS, "Action=CreateDBCluster&DBClusterIdentifier=a"),
+        400,
+        "MissingParameter",
+    ),
+    "RDS capacity not a number": (
+        "/",
+        *form(
+            *RDS,
+            "Action=CreateDBCluster&DBClusterIdentifier=a&Engine=aurora-mysql"
+            "&ServerlessV2ScalingConfiguration.MinCapacity=abc",
+        ),
+        400,
+        "InvalidParameterValue",
+    ),
+    "ELBv2 unknown action": ("/", *form(*ELB, "Action=Bogus"), 400, "InvalidAction"),
+    "ELBv2 target group port 99999": (
+        "/",
+        *form(*ELB, "Action=CreateTargetGroup&Name=t&Protocol=HTTP&Port=99999&VpcId=vpc-1"),
+        400,
+        "ValidationError",
+    ),
+    "ELBv2 listener port not a number": (
+        "/",
+        *form(*ELB, "Action=CreateListener&LoadBalancerArn=x&Port=abc"),
+        400,
+        "InvalidParameterValue",
+    ),
+    "API Gateway body not JSON": ("/v2/apis", APIGW, "{nope", 400, "BadRequestException"),
+    "API Gateway name a number": (
+        "/v2/apis",
+        APIGW,
+        json.dumps({"name": 5, "protocolType": "HTTP"}),
+        400,
+        "BadRequestException",
+    ),
+    "API Gateway protocol BOGUS": (
+        "/v2/apis",
+        APIGW,
+        json.dumps({"name": "a", "protocolType": "BOGUS"}),
+        400,
+        "ValidationException",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(CONTROL_PLANE_INPUT))
+def test_wrong_control_plane_calls_get_aws_4xx(cloud, name):
+    path, headers, body, status, code = CONTROL_PLANE_INPUT[name]
     raw = body.encode() if isinstance(body, str) else body
     assert send(cloud, headers, raw, path=path) == (status, code)
 

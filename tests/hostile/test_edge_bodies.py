@@ -25,6 +25,7 @@ from local_clients import local_client
 from werkzeug.serving import make_server
 
 from localcloud import daemon, edge
+from localcloud.edge import bodies
 from localcloud.registry import Registry
 
 AUTH = (
@@ -159,7 +160,7 @@ class _NoMoto:
 @pytest.fixture
 def fast_edge(monkeypatch) -> Iterator[int]:
     """An edge on its own port whose body reads give up after half a second of silence."""
-    monkeypatch.setattr(edge, "BODY_IDLE_S", 0.5)
+    monkeypatch.setattr(bodies, "BODY_IDLE_S", 0.5)
     app = edge.Edge(Registry([]), _NoMoto(), lambda name, body: (200, {}))
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
