@@ -8,7 +8,8 @@ start, through moto's own control API:
 - Lambda runs in moto's no-Docker mode (our Lambda provider executes code; this must be set
   before any function exists, because switching replaces moto's Lambda backend);
 - ECS tasks do not drift towards STOPPED on every `describe_tasks` call;
-- werkzeug's per-request access log is silenced.
+- werkzeug's per-request access log is silenced;
+- two lookups moto repeats on every request are cached (`speedups.py`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ def create_moto_app() -> WsgiApp:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+    from . import speedups
+
+    speedups.install()
     app = DomainDispatcherApplication(create_backend_app)
     configure(app)
     return app
