@@ -249,9 +249,7 @@ class RdsDataProvider(Provider):
         match = _SECRET_REGION.match(secret_arn)
         region = match.group(1) if match else context.region
         try:
-            found = self.cloud.moto.call(
-                "secretsmanager", "GetSecretValue", {"SecretId": secret_arn}, region
-            )
+            found = self.cloud.moto.secret_value(context.account_id, region, secret_arn)
         except ServiceError as error:
             raise errors.secret_error(error.message) from None
         try:
