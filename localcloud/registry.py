@@ -57,7 +57,12 @@ class Registry:
     """Providers by botocore service name, with a cache of (service, operation) look-ups."""
 
     def __init__(self, providers: list[Provider]) -> None:
-        self._providers = {p.service: p for p in providers}
+        # A service may have several providers (RDS: clusters, and proxies in their own
+        # package); each operation goes to the first one that defines it.
+        self._providers: dict[str, list[Provider]] = {}
+        for provider in providers:
+            self._providers.setdefault(provider.service, []).append(provider)
+        self._all = list(providers)
         self._lookups: dict[tuple[str, str], Provider | None] = {}
         self._lock = threading.Lock()
 
@@ -68,11 +73,11 @@ class Registry:
 
     def providers(self) -> list[Provider]:
         """Every registered provider."""
-        return list(self._providers.values())
+        return list(self._all)
 
     def get(self, service: str) -> Provider | None:
-        """The provider for a service, if any."""
-        return self._providers.get(service)
+        """The (first) provider for a service, if any."""
+        return next(iter(self._providers.get(service, ())), None)
 
     def find(self, service: str, operation: str) -> Provider | None:
         """The provider that serves this operation, or None for moto."""
@@ -80,8 +85,8 @@ class Registry:
         try:
             return self._lookups[key]
         except KeyError:
-            provider = self._providers.get(service)
-            found = provider if provider is not None and provider.handles(operation) else None
+            candidates = self._providers.get(service, ())
+            found = next((p for p in candidates if p.handles(operation)), None)
             with self._lock:
                 self._lookups[key] = found
             return found
