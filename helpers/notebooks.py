@@ -408,3 +408,78 @@ def code_sync_problems(notebooks: list[Path], code_dir: Path) -> list[str]:
         shown = os.path.relpath(orphan, code_dir.parent)
         problems.append(f"{shown} is written by no notebook (orphan)")
     return problems
+
+
+# Patterns whose notebooks are still to come, for the course map until their notebook exists.
+PLANNED_PATTERNS = {
+    "22": "Fargate app on Aurora through RDS Proxy, behind an ALB",
+    "23": "ElastiCache Serverless cache-aside from a VPC Lambda, in front of Aurora",
+    "24": "REST API Gateway, customers and orders Lambdas, a query-executor Lambda, RDS PostgreSQL",
+}
+# What each notebook shows a student, for the course map.
+YOU_WILL_SEE = {
+    "00": "how the course works, pre-flight checks, a first round trip",
+    "16": "image build and push, cold vs warm starts",
+    "17": "task lifecycle, exit codes, logs",
+    "18": "health checks, routing, latency",
+    "19": "SQL over HTTPS, capacity (ACUs) over time",
+    "20": "connection pooling under a burst",
+    "21": "event source mappings, batching, retries",
+    "22": "secrets injected into a container",
+    "23": "hit ratio and latency with and without a cache",
+    "24": "a query-executor Lambda behind two APIs",
+    "99": "teardown of a run, or of every run",
+}
+_RUNTIME_LINE = re.compile(r"^- \*\*(local|aws)\*\*: (.*)$")
+_REUSES = re.compile(r"pattern (\d\d)'s")
+
+
+@dataclass(frozen=True)
+class MapEntry:
+    """One notebook of the course map: what it builds, how long it takes, what it reuses."""
+
+    number: str
+    title: str
+    file: str  # empty while the notebook is planned
+    local: str
+    aws: str
+    reuses: tuple[str, ...]
+
+
+def map_entry(path: Path) -> MapEntry:
+    """A notebook's line of the course map, read from its title and 'Runtime and cost'."""
+    cells = [c for c in read(path).cells if c.cell_type == "markdown"]
+    title_line = next((x for x in _source(cells[0]).splitlines() if x.strip()), "") if cells else ""
+    title = title_line.lstrip("# ").split("·", 1)[-1].strip()
+    runtime = next((_source(c) for c in cells if _source(c).startswith("## Runtime")), "")
+    times = {"local": "", "aws": ""}
+    for line in runtime.splitlines():
+        if match := _RUNTIME_LINE.match(line.strip()):
+            # The first clause: "about 5 minutes (most of it ...)" -> "about 5 minutes"
+            times[match.group(1)] = re.split(r"[(:;.,]", match.group(2))[0].strip()
+    reuses = tuple(sorted(set(_REUSES.findall(runtime)) - {notebook_number(path)}))
+    return MapEntry(notebook_number(path), title, path.name, times["local"], times["aws"], reuses)
+
+
+def course_map(folder: Path | str = ".") -> Any:
+    """The course's notebooks as a Markdown table with links (notebook 00 shows it).
+
+    Read from the notebooks themselves (title, 'Runtime and cost', the patterns whose
+    resources it reuses), so the map follows the course as notebooks are added.
+    """
+    from IPython.display import Markdown
+
+    entries = {e.number: e for e in map(map_entry, course_notebooks(Path(folder)))}
+    for number, what in PLANNED_PATTERNS.items():
+        entries.setdefault(number, MapEntry(number, what, "", "", "", ()))
+    lines = [
+        "| notebook | what it builds | you will see | local | aws | reuses |",
+        "|---|---|---|---|---|---|",
+    ]
+    for number in sorted(entries):
+        entry = entries[number]
+        what = f"[{entry.title}]({entry.file})" if entry.file else f"{entry.title} (planned)"
+        reuses = ", ".join(f"pattern {n}'s, when it is there" for n in entry.reuses)
+        seen = YOU_WILL_SEE.get(number, "")
+        lines.append(f"| {number} | {what} | {seen} | {entry.local} | {entry.aws} | {reuses} |")
+    return Markdown("\n".join(lines))

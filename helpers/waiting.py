@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from tqdm import tqdm
-
-from .pacing import Wait
+from .pacing import Wait, progress_bar
 
 T = TypeVar("T")
 
@@ -43,11 +40,10 @@ def wait_for(
     if result:
         return result
     total = round(estimate or timeout)
-    with tqdm(
+    with progress_bar(
         total=total,
         desc=what,
         unit="s",
-        file=sys.stdout,
         leave=False,
         bar_format="{desc}: {bar} {n:.0f}/{total:.0f} s (estimate)",
     ) as bar:

@@ -10,20 +10,14 @@ import http.client
 import json
 import threading
 import time
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import pandas as pd
-from tqdm import TqdmWarning
 
-with warnings.catch_warnings():
-    # Without ipywidgets tqdm.auto falls back to the text bar (what we want then) and warns,
-    # naming this machine's paths, in every notebook that imports helpers.
-    warnings.simplefilter("ignore", TqdmWarning)
-    from tqdm.auto import tqdm
+from .pacing import progress_bar
 
 
 @dataclass(frozen=True)
@@ -79,7 +73,7 @@ def load(url: str, requests: int, *, concurrency: int = 4, timeout: float = 30) 
     if requests < 1 or not 1 <= concurrency <= 64:
         raise ValueError("requests must be at least 1 and concurrency between 1 and 64")
     local = threading.local()
-    bar = tqdm(total=requests, desc="requests", leave=False)
+    bar = progress_bar(total=requests, desc="requests", leave=False)
 
     def one(_: int) -> dict[str, Any]:
         if not hasattr(local, "connection"):

@@ -10,6 +10,9 @@ from pathlib import Path
 from .common import EngineError
 
 PACKAGES = {"mysql": "mariadb-server", "postgres": "postgresql", "redis": "redis-server"}
+# Not engines, but installed with them by `make setup`: the browser test's Chromium (driven
+# by Playwright) and Graphviz's `dot`, which draws the architecture diagrams. Package -> binary.
+TOOL_PACKAGES = {"chromium": "chromium", "graphviz": "dot"}
 
 
 def binaries() -> dict[str, Path | None]:
@@ -46,9 +49,14 @@ def missing_packages() -> list[str]:
     ]
 
 
+def missing_tool_packages() -> list[str]:
+    """The apt packages of the course's tools (TOOL_PACKAGES) whose binaries are missing."""
+    return [package for package, binary in TOOL_PACKAGES.items() if _which(binary) is None]
+
+
 def install_missing(*, interactive: bool = False) -> None:
-    """Install the missing engine packages with apt-get, as root or through sudo."""
-    packages = missing_packages()
+    """Install the missing engine (and tool) packages with apt-get, as root or through sudo."""
+    packages = missing_packages() + missing_tool_packages()
     if not packages:
         return
     wanted = " ".join(packages)
@@ -70,11 +78,11 @@ def install_missing(*, interactive: bool = False) -> None:
             f"missing engine packages: {wanted}. Install them once with: "
             f"sudo apt-get update && sudo apt-get install -y {wanted}"
         )
-    print(f"installing the local cloud's database servers with apt-get: {wanted} (about 30 s)")
+    print(f"installing with apt-get: {wanted} (about a minute)")
     for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", *packages]):
         run = subprocess.run([*prefix, *cmd], capture_output=not interactive, text=True)
         if run.returncode:
             tail = "\n".join(f"{run.stdout or ''}{run.stderr or ''}".splitlines()[-15:])
             raise EngineError(f"`{' '.join(cmd)}` failed (exit {run.returncode}):\n{tail}")
-    if still := missing_packages():
+    if still := missing_packages() + missing_tool_packages():
         raise EngineError(f"installed {wanted}, yet binaries are still missing for: {still}")
