@@ -27,9 +27,10 @@ from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
 
-from . import cleanup, naming
+from . import cleanup, naming, web
 from .costs import Price
 from .lab import Lab, UrlResolver, local_endpoints
+from .waiting import wait_for
 
 KIND = "http api"
 DEFAULT_STAGE = "$default"
@@ -241,6 +242,24 @@ def ensure_http_api(
     for function_arn in sorted(_function_arns(dropped) - functions):
         revoke_invoke(lab, function_arn, api_id)
     return _without_metadata(client.get_api(ApiId=api_id))
+
+
+def wait_until_served(lab: Lab, url: str, *, timeout: float = 120) -> web.Response:
+    """GET `url` until the API's stage serves it; the first answer that is not 404 or 503."""
+    # A new or just-deployed stage answers 404 for its first seconds, a starting backend 503.
+
+    def served() -> web.Response | None:
+        answer = web.request("GET", url)
+        return None if answer.status in (404, 503) else answer
+
+    return wait_for(
+        served,
+        what="the API's stage to serve",
+        timeout=timeout,
+        estimate=20 if lab.backend == "aws" else 1,
+        interval=2 if lab.backend == "aws" else 0.3,
+        hint="A route that exists must answer: check the URL's path against the routes.",
+    )
 
 
 def allow_invoke(lab: Lab, function_arn: str, api_id: str) -> None:

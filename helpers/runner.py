@@ -92,6 +92,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     order.add_argument("--keep-going", dest="fail_fast", action="store_false", help="(default)")
     order.add_argument("--fail-fast", dest="fail_fast", action="store_true")
     add("--i-accept-aws-costs", dest="accept_costs", action="store_true")
+    add(
+        "--timing",
+        choices=("local", "aws"),
+        help="local backend: 'aws' runs the local cloud with AWS's timing rules (slower, stricter)",
+    )
     parser.set_defaults(fail_fast=False)
     args = parser.parse_args(argv)
     args.parameters = dict(args.parameter)
@@ -341,6 +346,12 @@ def main(
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.timing:
+        if args.backend != "local":
+            print("error: --timing applies to the local cloud only", file=sys.stderr)
+            return 2
+        # The notebooks' kernels inherit it; the local cloud restarts if its profile differs.
+        os.environ["LOCALCLOUD_TIMING"] = args.timing
     args.output_dir = args.output_dir.resolve()
     args.output_dir.mkdir(parents=True, exist_ok=True)
     session_run_id = "r" + secrets.token_hex(3)  # short and lowercase: valid in any AWS name

@@ -4,23 +4,35 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import sys
 import time
 
 from . import daemon
-from .config import DEFAULT_REGION, DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY
+from .config import DEFAULT_REGION, DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY, state_dir
+from .timing import PROFILES, timing_profile
+from .trust import trust_environment
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run one command; returns the exit code."""
     parser = argparse.ArgumentParser(prog="python -m localcloud", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("up", help="start the daemon (detached) and wait until healthy")
+    up = commands.add_parser("up", help="start the daemon (detached) and wait until healthy")
+    up.add_argument(
+        "--timing",
+        choices=PROFILES,
+        help="'aws': apply AWS's propagation and latency rules, scaled (docs/coverage.md)",
+    )
+    up.add_argument("--timing-scale", type=float, help="AWS's delays times this (default 0.2)")
     commands.add_parser("down", help="stop the daemon and every engine it started")
     status = commands.add_parser("status", help="services, engines and course resources")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     commands.add_parser("reset", help="wipe all state: moto, providers, engine data")
-    commands.add_parser("env", help="print shell exports for AWS_ENDPOINT_URL and credentials")
+    commands.add_parser(
+        "env", help="print shell exports for AWS_ENDPOINT_URL, credentials and the CA bundle"
+    )
     logs = commands.add_parser("logs", help="show the daemon's log")
     logs.add_argument("-n", type=int, default=50, help="number of lines (default 50)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
@@ -36,7 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _up(_: argparse.Namespace) -> int:
+def _up(args: argparse.Namespace) -> int:
+    if args.timing:
+        os.environ["LOCALCLOUD_TIMING"] = args.timing
+    if args.timing_scale is not None:
+        os.environ["LOCALCLOUD_TIMING_SCALE"] = str(args.timing_scale)
+    timing_profile()  # a bad scale is refused here, not in the daemon's log
     daemon.up()
     return 0
 
@@ -78,6 +95,9 @@ def _env(_: argparse.Namespace) -> int:
     print(f"export AWS_ACCESS_KEY_ID={DUMMY_ACCESS_KEY_ID}")
     print(f"export AWS_SECRET_ACCESS_KEY={DUMMY_SECRET_ACCESS_KEY}")
     print(f"export AWS_DEFAULT_REGION={DEFAULT_REGION}")
+    # The machine's CAs plus the local CA: clients verify the local TLS endpoints and AWS alike.
+    for name, value in trust_environment(state_dir(), os.environ).items():
+        print(f"export {name}={shlex.quote(value)}")
     return 0
 
 

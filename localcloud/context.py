@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from .engines import EngineManager
 from .metrics import MetricPublisher, MetricStore
 from .motogateway import LogsWriter, MotoGateway
+from .timing import METRIC_INGESTION_S, TimingProfile, timing_profile
 
 P = TypeVar("P")
 
@@ -78,10 +79,12 @@ class CloudContext:
     metrics: MetricStore = field(default_factory=MetricStore)
     providers: Providers = field(default_factory=Providers)
     addresses: Addresses = field(default_factory=Addresses)
+    timing: TimingProfile = field(default_factory=timing_profile)
     publisher: MetricPublisher = field(init=False)
 
     def __post_init__(self) -> None:
         self.publisher = MetricPublisher(self.metrics)
+        self.metrics.ingestion_delay = self.timing.delay(METRIC_INGESTION_S)
 
     @property
     def logs(self) -> LogsWriter:

@@ -13,6 +13,7 @@ import inspect
 import sys
 from pathlib import Path
 
+from . import timing
 from .config import REPO_ROOT
 from .registry import Provider
 from .services import Service
@@ -45,9 +46,15 @@ def render(services: list[Service]) -> str:
             else:
                 served = "moto"
             lines.append(f"| {service.name} | {operation} | {served} | {note} |")
-    for provider in sorted(providers, key=lambda p: p.service):
-        lines += ["", f"## {provider.service}: where the local cloud differs from AWS", ""]
+    shared = {p.service for p in providers if sum(q.service == p.service for q in providers) > 1}
+    for provider in sorted(providers, key=lambda p: (p.service, p.__module__)):
+        title = provider.service
+        if provider.service in shared:  # e.g. RDS: clusters, and proxies in their own package
+            title += f" ({provider.__module__.split('.')[1]})"
+        lines += ["", f"## {title}: where the local cloud differs from AWS", ""]
         lines += _differences(provider)
+    lines += ["", "## The AWS timing profile (`up --timing aws`)", ""]
+    lines += inspect.getdoc(timing).split("\n\n", 1)[1].splitlines()
     return "\n".join(lines) + "\n"
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from . import orphans
 from .config import HOST, code_version, configured_port, daemon_info_path, state_dir
+from .timing import timing_profile
 
 TOKEN_HEADER = "X-LocalCloud-Token"  # the daemon checks it (localcloud/server.py)
 # Loopback calls must never go through an HTTP proxy from the environment.
@@ -42,6 +43,7 @@ class DaemonInfo:
     endpoint: str
     code_version: str = ""
     token: str = ""  # the control token for reset and shutdown
+    timing: str = "local"  # the timing profile it runs with (localcloud/timing.py)
 
     @classmethod
     def read(cls, state: Path | None = None) -> DaemonInfo | None:
@@ -57,6 +59,7 @@ class DaemonInfo:
             endpoint=data["endpoint"],
             code_version=data.get("code_version", ""),
             token=data.get("token", ""),
+            timing=data.get("timing", "local"),
         )
 
 
@@ -101,11 +104,15 @@ def running() -> DaemonInfo | None:
 def up(timeout: float = 60.0, quiet: bool = False) -> DaemonInfo:
     """Start the daemon detached (if it is not running) and wait until it is healthy."""
     info = running()
-    if info is not None and info.code_version == code_version():
+    timing = timing_profile().describe()
+    if info is not None and info.code_version == code_version() and info.timing == timing:
         return info
-    if info is not None:
+    if info is not None and info.code_version != code_version():
         # The course was updated (e.g. git pull) while the daemon ran: it must load the new code.
         print("local cloud: its code changed since it started; restarting it (local state is lost)")
+        down()
+    elif info is not None:
+        print(f"local cloud: restarting it with timing {timing} (local state is lost)")
         down()
     stale = DaemonInfo.read()
     if stale is not None and _alive(stale.pid):

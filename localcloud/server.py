@@ -21,12 +21,13 @@ import secrets
 import signal
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from .config import HOST, code_version, daemon_info_path, state_dir
 from .context import CloudContext
+from .ec2 import VpcRoutes
 from .edge import Edge
 from .engines import EngineManager
 from .inventory import tagged_resources
@@ -59,7 +60,8 @@ class LocalCloud:
             self.context.providers.add(cls(self.context))
         self.registry = Registry(self.context.providers.all())
         self.token = secrets.token_urlsafe(32)
-        self.edge = Edge(self.registry, self.context.moto, self.control, self.guard)
+        routes = VpcRoutes(self.context.moto).hold  # VPC functions reach AWS only via a route
+        self.edge = Edge(self.registry, self.context.moto, self.control, self.guard, routes)
         self._stop = threading.Event()
 
     def control(self, name: str, body: bytes) -> tuple[int, Any]:
@@ -75,7 +77,7 @@ class LocalCloud:
         if name == "status":
             return 200, self.status()
         if name == "endpoints":
-            return 200, {p.service: p.endpoints() for p in self.registry.providers()}
+            return 200, _by_service((p.service, p.endpoints()) for p in self.registry.providers())
         if name == "reset":
             self.reset()
             return 200, {"reset": True}
@@ -101,7 +103,7 @@ class LocalCloud:
             "endpoint": self.endpoint_url,
             "pid": os.getpid(),
             "uptime_s": round(time.time() - self.started_at, 1),
-            "providers": {p.service: p.status() for p in self.registry.providers()},
+            "providers": _by_service((p.service, p.status()) for p in self.registry.providers()),
             "engines": self.context.engines.list(),
             "resources": tagged_resources(self.context.moto),
         }
@@ -157,6 +159,7 @@ def serve(port: int) -> None:
         "endpoint": cloud.endpoint_url,
         "started_at": cloud.started_at,
         "code_version": code_version(),
+        "timing": cloud.context.timing.describe(),
         "state_dir": str(state),
         "token": cloud.token,
     }
@@ -170,6 +173,14 @@ def serve(port: int) -> None:
         cloud.close()
         daemon_info_path(state).unlink(missing_ok=True)
         log.info("stopped")
+
+
+def _by_service(items: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Per service, what its providers report, merged (RDS has two providers)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for service, values in items:
+        merged.setdefault(service, {}).update(values)
+    return merged
 
 
 def _refused(status: int, message: str) -> tuple[int, Any]:

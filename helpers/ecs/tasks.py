@@ -8,18 +8,21 @@ lifecycle timestamps, `task_logs` reads what it printed (the `awslogs` driver wr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
+from botocore.exceptions import ClientError
 
 from .. import naming
 from ..costs import Price
 from ..ec2 import ensure_security_group
 from ..lab import Lab
 from ..waiting import wait_for
+
+T = TypeVar("T")
 
 TASK_KIND = "ecs task"
 CLUSTER_KIND = "ecs cluster"
@@ -70,16 +73,47 @@ def ensure_cluster(lab: Lab, pattern: str, name: str) -> dict[str, Any]:
     found = client.describe_clusters(clusters=[cluster_name])["clusters"]
     if found and found[0]["status"] == "ACTIVE":
         return found[0]
-    cluster = client.create_cluster(
-        clusterName=cluster_name,
-        capacityProviders=["FARGATE", "FARGATE_SPOT"],
-        defaultCapacityProviderStrategy=[{"capacityProvider": "FARGATE", "weight": 1}],
-        # Container Insights adds per-task metrics but is billed as custom metrics and logs.
-        settings=[{"name": "containerInsights", "value": "disabled"}],
-        tags=naming.tag_list(lab.tags(pattern), "key", "value"),
+    cluster = while_roles_propagate(
+        lambda: client.create_cluster(
+            clusterName=cluster_name,
+            capacityProviders=["FARGATE", "FARGATE_SPOT"],
+            defaultCapacityProviderStrategy=[{"capacityProvider": "FARGATE", "weight": 1}],
+            # Container Insights adds per-task metrics but is billed as custom metrics and logs.
+            settings=[{"name": "containerInsights", "value": "disabled"}],
+            tags=naming.tag_list(lab.tags(pattern), "key", "value"),
+        ),
+        what="ECS's service-linked role (created by the first cluster of an account)",
     )["cluster"]
     lab.ledger.record(CLUSTER_KIND, cluster_name, pattern)
     return cluster
+
+
+def while_roles_propagate(call: Callable[[], T], what: str, timeout: float = 90) -> T:
+    """`call()`, retried while ECS cannot assume a role yet: IAM takes seconds to propagate.
+
+    AWS answers InvalidParameterException "Unable to assume the service linked role" to an
+    account's first cluster (ECS creates the role during that call) and "ECS was unable to
+    assume the role" to a task whose roles were created moments ago.
+    """
+
+    def attempt() -> T | None:
+        try:
+            return call()
+        except ClientError as error:
+            details = error.response.get("Error", {})
+            message = details.get("Message", "").lower()
+            if details.get("Code") != "InvalidParameterException" or "assume" not in message:
+                raise
+            return None
+
+    return wait_for(
+        attempt,
+        what=what,
+        timeout=timeout,
+        estimate=10,
+        interval=2,
+        hint="If this lasts, check the role's trust policy (helpers.iam.ensure_role).",
+    )
 
 
 def default_subnets(lab: Lab) -> tuple[str, list[str]]:
@@ -123,23 +157,26 @@ def run_task(
         raise ValueError(f"{cluster!r} is not a course cluster (make it with ensure_cluster)")
     vpc_id, subnets = default_subnets(lab)
     group_id = ensure_task_security_group(lab, parts.pattern, vpc_id)
-    response = lab.client("ecs").run_task(
-        cluster=cluster,
-        taskDefinition=task_definition_arn,
-        launchType="FARGATE",
-        count=1,
-        networkConfiguration={
-            "awsvpcConfiguration": {
-                "subnets": subnets,
-                "securityGroups": [group_id],
-                # Default subnets are public and have no NAT gateway: without a public IP the
-                # task cannot reach ECR (or CloudWatch Logs) and fails with
-                # CannotPullContainerError. Inbound traffic stays blocked by the security group.
-                "assignPublicIp": "ENABLED",
-            }
-        },
-        overrides=overrides or {},
-        tags=naming.tag_list(lab.tags(parts.pattern), "key", "value"),
+    response = while_roles_propagate(
+        lambda: lab.client("ecs").run_task(
+            cluster=cluster,
+            taskDefinition=task_definition_arn,
+            launchType="FARGATE",
+            count=1,
+            networkConfiguration={
+                "awsvpcConfiguration": {
+                    "subnets": subnets,
+                    "securityGroups": [group_id],
+                    # Default subnets are public and have no NAT gateway: without a public IP
+                    # the task cannot reach ECR (or CloudWatch Logs) and fails with
+                    # CannotPullContainerError. Inbound traffic stays blocked by the group.
+                    "assignPublicIp": "ENABLED",
+                }
+            },
+            overrides=overrides or {},
+            tags=naming.tag_list(lab.tags(parts.pattern), "key", "value"),
+        ),
+        what="the task's IAM roles reaching ECS",
     )
     if response.get("failures") or not response.get("tasks"):
         raise RuntimeError(f"ECS did not start the task: {response.get('failures')}")

@@ -21,7 +21,9 @@ Where the local cloud differs from AWS:
   domains, access logs and DisableExecuteApiEndpoint are not applied; WEBSOCKET APIs are
   left to moto and are not served.
 - Every stage serves the API's current routes at once: deployments and AutoDeploy are
-  recorded but there are no frozen snapshots of older deployments.
+  recorded but there are no frozen snapshots of older deployments. Under the AWS timing
+  profile (`localcloud/timing.py`) a new stage answers 404 for its first seconds, as a
+  stage just deployed on AWS can.
 - Trailing slashes count (`/items/` does not match `GET /items`); a route whose target is
   not an integration answers 404, one whose integration is missing 500 [assumptions].
 - Integration timeouts and unreachable HTTP backends answer 503 `{"message":"Service
@@ -51,6 +53,7 @@ import logging
 import random
 import string
 import threading
+import time
 from typing import Any
 
 from ..context import CloudContext
@@ -59,6 +62,7 @@ from ..http.server import HttpListener
 from ..http.upstream import UpstreamPool
 from ..protocols import ServiceError
 from ..registry import Provider, RequestContext
+from ..timing import API_STAGE_READY_S
 from . import events, routing
 from .gateway import LIMITS, Gateway, Snapshot
 
@@ -89,6 +93,8 @@ class ApiGatewayV2Provider(Provider):
         self._snapshots: dict[str, Snapshot] = {}
         self._changes: dict[str, int] = {}  # per API, so a stale read is never cached
         self._deployments: dict[str, dict[str, dict[str, Any]]] = {}
+        # (API, stage) -> when it was made: the AWS timing profile serves it only later.
+        self._stage_created: dict[tuple[str, str], float] = {}
         self._lock = threading.RLock()
         self.pool = UpstreamPool()  # keep-alive connections to HTTP_PROXY backends
 
@@ -158,7 +164,15 @@ class ApiGatewayV2Provider(Provider):
 
     def CreateStage(self, params: dict, context: RequestContext) -> dict:
         """moto creates the stage; it is served at once (with or without AutoDeploy)."""
-        return self._changed("CreateStage", params, context)
+        created = self._changed("CreateStage", params, context)
+        self._note_stage(params["ApiId"], params["StageName"])
+        return created
+
+    def _note_stage(self, api_id: str, stage: str) -> None:
+        """Remember when a stage was made (the AWS timing profile serves it only later)."""
+        if self.cloud.timing.aws:
+            with self._lock:
+                self._stage_created[(api_id, stage)] = time.monotonic()
 
     def UpdateStage(self, params: dict, context: RequestContext) -> dict:
         """moto updates the stage (e.g. its stage variables)."""
@@ -290,15 +304,25 @@ class ApiGatewayV2Provider(Provider):
                 parsed.append(routing.parse_route_key(route["RouteKey"], route.get("Target")))
             except ValueError:
                 log.warning("API %s: route key %r is not served", api_id, route["RouteKey"])
+        ready = [s for s in stages if self._stage_ready(api_id, s["StageName"])]
         snapshot = Snapshot(
             routes=parsed,
             integrations={i["IntegrationId"]: i for i in integrations.get("Items", [])},
-            stages={s["StageName"]: dict(s.get("StageVariables") or {}) for s in stages},
+            stages={s["StageName"]: dict(s.get("StageVariables") or {}) for s in ready},
         )
         with self._lock:  # a change made while reading leaves the cache empty
-            if api_id in self._apis and self._changes.get(api_id, 0) == generation:
+            current = self._changes.get(api_id, 0) == generation
+            if api_id in self._apis and current and len(ready) == len(stages):
                 self._snapshots[api_id] = snapshot
         return snapshot
+
+    def _stage_ready(self, api_id: str, stage: str) -> bool:
+        """False while a new stage is still being deployed (AWS timing profile only)."""
+        with self._lock:
+            created = self._stage_created.get((api_id, stage))
+        if created is None:
+            return True
+        return time.monotonic() - created >= self.cloud.timing.delay(API_STAGE_READY_S)
 
     def _quick_create(self, api_id: str, params: dict, context: RequestContext) -> None:
         """What AWS makes for CreateApi with Target: integration, route, `$default` stage."""
@@ -319,6 +343,7 @@ class ApiGatewayV2Provider(Provider):
             {"ApiId": api_id, "StageName": routing.DEFAULT, "AutoDeploy": True},
             context,
         )
+        self._note_stage(api_id, routing.DEFAULT)
 
     def _deployment(self, params: dict) -> dict[str, Any]:
         """A recorded deployment, or NotFoundException."""

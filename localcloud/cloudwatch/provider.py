@@ -32,7 +32,8 @@ Where the local cloud differs from AWS:
   keeps sub-minute data 3 hours and downsamples after 15 and 63 days, and needs coarser periods
   for old start times.
 - Data is visible at once (AWS: seconds to minutes; ListMetrics up to 15 minutes): the services'
-  own metrics, batched once a second, are flushed before every read.
+  own metrics, batched once a second, are flushed before every read. Under the AWS timing
+  profile (`localcloud/timing.py`) data become readable only after an ingestion delay.
 - Metric math and Metrics Insights (`Expression`) are refused with a ValidationError saying so;
   of the extended statistics only percentiles exist (no tm, wm, pr, tc, ts, iqm).
 - The percentile rule (nearest rank) is exact; AWS's is an undocumented approximation.

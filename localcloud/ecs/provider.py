@@ -19,8 +19,10 @@ Where the local cloud differs from AWS:
   no network isolation, no awsvpc networking (the ENI and its private IP are moto's
   inventions; a container port is reachable on localhost), CPU and memory are not enforced.
 - Containers reach the local cloud through AWS_ENDPOINT_URL with dummy credentials; the
-  task role and execution role are not checked. ECS_CONTAINER_METADATA_URI_V4 is not set
-  (there is no task metadata endpoint).
+  task role and execution role are not checked. SSL_CERT_FILE, REQUESTS_CA_BUNDLE and
+  AWS_CA_BUNDLE name a bundle of the machine's CAs plus the local cloud's CA, so container
+  code verifies the local TLS endpoints unchanged (an image's or task's own values win).
+  ECS_CONTAINER_METADATA_URI_V4 is not set (there is no task metadata endpoint).
 - moto's RunTask needs container-level memory; when a container has none (as AWS allows on
   Fargate) the task memory is lent to it for the duration of the RunTask call only.
 - A task with port mappings stays ACTIVATING until its ports accept connections (at most
@@ -44,12 +46,17 @@ Where the local cloud differs from AWS:
   failing is restarted after 1, 2, 4 ... 60 s. AWS/ECS CPUUtilization and MemoryUtilization
   are sampled every 20 s from the task processes (CPU time and resident memory, as a percent
   of the task's cpu and memory size).
+- Under the AWS timing profile (`localcloud/timing.py`), CreateCluster and RunTask fail with
+  AWS's InvalidParameterException while the account's ECS service-linked role is being
+  created (the first call creates it), and RunTask while a role of the task definition is
+  younger than IAM's propagation delay. A service's own task launches are not delayed.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..iam.propagation import role_propagated, service_linked_role_ready
 from ..protocols import ServiceError
 from ..registry import Provider, RequestContext
 from .moto_records import MotoRecords
@@ -78,8 +85,15 @@ class EcsProvider(Provider):
 
     # --- tasks ----------------------------------------------------------------------------
 
+    def CreateCluster(self, params: dict, context: RequestContext) -> dict:
+        """moto's cluster, once ECS's service-linked role exists (AWS timing profile)."""
+        self._require_service_linked_role(context)
+        return self.cloud.moto.call("ecs", "CreateCluster", params, context.region)
+
     def RunTask(self, params: dict, context: RequestContext) -> dict:
         """Start the task's containers as local processes (Fargate); moto records the task."""
+        self._require_service_linked_role(context)
+        self._require_task_roles(params, context)
         return self.runner.run_tasks(params, context)
 
     def DescribeTasks(self, params: dict, context: RequestContext) -> dict:
@@ -148,6 +162,45 @@ class EcsProvider(Provider):
     def DeleteService(self, params: dict, context: RequestContext) -> dict:
         """The service drains (its tasks stop), then becomes INACTIVE."""
         return self.service_api.delete(params, context)
+
+    # --- the AWS timing profile: roles that have not reached ECS yet ---------------------
+
+    def _require_service_linked_role(self, context: RequestContext) -> None:
+        """Fail as a new account's first ECS call does, while ECS creates its role."""
+        if not service_linked_role_ready(
+            self.cloud.moto,
+            self.cloud.timing,
+            context.account_id,
+            "ecs.amazonaws.com",
+            "AWSServiceRoleForECS",
+        ):
+            raise ServiceError(
+                "InvalidParameterException",
+                "Unable to assume the service linked role. Please verify that the ECS service "
+                "linked role exists.",
+            )
+
+    def _require_task_roles(self, params: dict, context: RequestContext) -> None:
+        """Fail as RunTask does when a role of the task was created moments ago."""
+        if not self.cloud.timing.aws:
+            return
+        found = self.cloud.moto.call(
+            "ecs",
+            "DescribeTaskDefinition",
+            {"taskDefinition": params.get("taskDefinition", "")},
+            context.region,
+        )["taskDefinition"]
+        for role in (found.get("executionRoleArn"), found.get("taskRoleArn")):
+            if role and not role_propagated(
+                self.cloud.moto, self.cloud.timing, context.account_id, role
+            ):
+                raise ServiceError(
+                    "InvalidParameterException",
+                    f"ECS was unable to assume the role '{role}' that was provided for this "
+                    "task. Please verify that the role being passed has the proper trust "
+                    "relationship and permissions and that your IAM user has permissions to "
+                    "pass this role.",
+                )
 
     # --- the local cloud's own calls ------------------------------------------------------
 

@@ -11,6 +11,7 @@ in `localcloud/cloudwatch/` serves the AWS API on top of this; other providers c
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import math
 import re
 import threading
@@ -60,6 +61,7 @@ class Datum:
     minimum: float
     maximum: float
     samples: tuple[tuple[float, float], ...] | None  # (value, weight); None: no raw values
+    arrived: float = 0.0  # when it was stored, kept only under the AWS timing profile
 
 
 @dataclass(slots=True)
@@ -175,6 +177,8 @@ class MetricStore:
         self._lock = threading.Lock()
         self._data: dict[MetricId, list[Datum]] = {}
         self._sizes: dict[MetricId, int] = {}  # samples held per series
+        # Under the AWS timing profile data are readable only this long after they arrive.
+        self.ingestion_delay = 0.0
         self._last_put: dict[MetricId, float] = {}
 
     def put(
@@ -206,6 +210,8 @@ class MetricStore:
         now = self.clock()
         with self._lock:
             for metric, datum in items:
+                if self.ingestion_delay:
+                    datum = dataclasses.replace(datum, arrived=now)
                 series = self._data.setdefault(metric, [])
                 if not series or series[-1].timestamp <= datum.timestamp:
                     series.append(datum)  # the usual case: data arrives in time order
@@ -270,6 +276,9 @@ class MetricStore:
             low = bisect.bisect_left(series, start, key=_timestamp_of)
             high = bisect.bisect_left(series, end, key=_timestamp_of)
             selected = series[low:high]  # data are immutable: aggregate outside the lock
+        if self.ingestion_delay:
+            latest = self.clock() - self.ingestion_delay
+            selected = [datum for datum in selected if datum.arrived <= latest]
         found: dict[tuple[float, str], Bucket] = {}
         for datum in selected:
             if unit is None or datum.unit == unit:

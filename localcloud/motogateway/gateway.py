@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
+import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -26,15 +28,28 @@ def _backend(service: str, account: str, region: str) -> Any:
         from moto.logs.models import logs_backends
 
         return logs_backends[account][region]
+    if service == "iam":  # global: one backend per account
+        from moto.iam.models import iam_backends
+
+        return iam_backends[account]["global"]
     if service == "secretsmanager":
         from moto.secretsmanager.models import secretsmanager_backends
 
         return secretsmanager_backends[account][region]
+    if service == "dynamodb":
+        from moto.dynamodb.models import dynamodb_backends
+
+        return dynamodb_backends[account][region]
     if service == "lambda":  # the no-Docker backend that app.py configures
         from moto.awslambda.utils import get_backend
 
         return get_backend(account, region)
     raise KeyError(f"no moto backend access for {service!r}: add it to motogateway.gateway")
+
+
+def _utcnow() -> datetime.datetime:
+    """Now as moto stamps its records: naive UTC."""
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
 
 
 class MotoGateway:
@@ -64,6 +79,34 @@ class MotoGateway:
                     raise
                 status = error.code if isinstance(getattr(error, "code", None), int) else 400
                 raise ServiceError(code, getattr(error, "message", str(error)), status) from None
+
+    def role_age(self, account: str, role_arn: str) -> float | None:
+        """Seconds since the IAM role was created, or None if there is no such role."""
+        with MOTO_LOCK:
+            for role in _backend("iam", account, "global").get_roles():
+                if role.arn == role_arn:
+                    return (_utcnow() - role.create_date).total_seconds()
+        return None
+
+    def ensure_service_linked_role(self, account: str, principal: str, name: str) -> float:
+        """Seconds since the service's service-linked role was created (0: created now)."""
+        path = f"/aws-service-role/{principal}/"
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": principal}}
+            ],
+        }
+        with MOTO_LOCK:
+            iam = _backend("iam", account, "global")
+            for role in iam.get_roles():
+                if role.path == path:
+                    return (_utcnow() - role.create_date).total_seconds()
+            # Not moto's create_service_linked_role: it spells ECS's role AWSServiceRoleForecs.
+            iam.create_role(
+                name, json.dumps(trust), path, None, "", [], "3600", linked_service=principal
+            )
+            return 0.0
 
     def serve(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         """Let moto answer a raw HTTP request (the edge's fall-through)."""

@@ -6,6 +6,7 @@ import copy
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from botocore.exceptions import ClientError
 
 from helpers import ecs, naming, s3
 from helpers.lab import Lab
@@ -210,3 +211,32 @@ def test_bucket_name_has_stable_hashed_suffix_not_the_account_id(offline_lab):
     assert (parts.run_id, parts.pattern) == ("unit", "17")
     assert parts.name.startswith("results-") and len(parts.name) == len("results-") + 6
     assert s3.account_suffix("another-account") != s3.account_suffix(ACCOUNT)
+
+
+def _client_error(code: str, message: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message}}, "RunTask")
+
+
+def test_calls_are_retried_while_ecs_cannot_assume_a_role_yet(monkeypatch):
+    monkeypatch.setattr("helpers.waiting.time.sleep", lambda seconds: None)
+    answers = iter(
+        [
+            _client_error("InvalidParameterException", "Unable to assume the service linked role."),
+            _client_error("InvalidParameterException", "ECS was unable to assume the role 'r'."),
+            {"tasks": ["t"]},
+        ]
+    )
+
+    def call() -> dict:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert ecs.tasks.while_roles_propagate(call, what="roles") == {"tasks": ["t"]}
+
+    def other_error() -> dict:
+        raise _client_error("InvalidParameterException", "No Container Instances were found")
+
+    with pytest.raises(ClientError, match="No Container Instances"):  # other errors surface
+        ecs.tasks.while_roles_propagate(other_error, what="roles")
