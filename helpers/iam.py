@@ -85,6 +85,80 @@ def lambda_logging_statements(lab: Lab, function_name: str) -> list[dict[str, An
     ]
 
 
+def vpc_access_statements(
+    lab: Lab, subnet_ids: Sequence[str], security_group_ids: Sequence[str]
+) -> list[dict[str, Any]]:
+    """What a VPC function's role needs for Lambda to manage its network interfaces.
+
+    The actions of AWSLambdaVPCAccessExecutionRole
+    (https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html), which grants them
+    on "*". Here only the Describe calls keep "*" (EC2 cannot scope them to a resource); an
+    interface may only be created in these subnets with these security groups, and only
+    network interfaces of this account and region may be changed or deleted.
+    """
+    ec2 = f"arn:aws:ec2:{lab.region}:{lab.account_id}"
+    interfaces = f"{ec2}:network-interface/*"
+    return [
+        {
+            "Sid": "DescribeNetworkForVpcAccess",
+            "Effect": "Allow",
+            "Action": ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "InterfacesInTheseSubnetsAndGroupsOnly",
+            "Effect": "Allow",
+            "Action": "ec2:CreateNetworkInterface",
+            "Resource": [
+                interfaces,
+                *(f"{ec2}:subnet/{subnet}" for subnet in subnet_ids),
+                *(f"{ec2}:security-group/{group}" for group in security_group_ids),
+            ],
+        },
+        {
+            "Sid": "ManageTheFunctionsInterfaces",
+            "Effect": "Allow",
+            "Action": [
+                "ec2:DeleteNetworkInterface",
+                "ec2:AssignPrivateIpAddresses",
+                "ec2:UnassignPrivateIpAddresses",
+            ],
+            "Resource": interfaces,
+        },
+    ]
+
+
+def secret_read_statements(secret_arn: str, kms_key_arn: str | None = None) -> list[dict[str, Any]]:
+    """Read one secret; decrypt with its key only if it is a customer managed key.
+
+    A secret encrypted with the AWS managed key `aws/secretsmanager` (RDS's default for a
+    managed master password) needs no KMS permission: that key's policy lets Secrets
+    Manager use it for any principal of the account allowed to read the secret.
+    """
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ReadTheOneSecret",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": secret_arn,
+        }
+    ]
+    if kms_key_arn:
+        region = secret_arn.split(":")[3]
+        statements.append(
+            {
+                "Sid": "DecryptTheSecretOnly",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": kms_key_arn,
+                "Condition": {
+                    "StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}
+                },
+            }
+        )
+    return statements
+
+
 def policy_document(statements: list[dict[str, Any]]) -> dict[str, Any]:
     """Statements wrapped in an IAM policy document."""
     return {"Version": POLICY_VERSION, "Statement": statements}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -84,6 +85,8 @@ class Lab:
     endpoint_url: str | None
     ledger: Ledger
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+    # When this run of the notebook connected: metrics tables start here, not at earlier runs.
+    started_at: float = field(default_factory=time.time, repr=False)
 
     @property
     def is_local(self) -> bool:
@@ -142,6 +145,9 @@ def connect(
         lab = Lab(backend, region, run_id, session, None, ledger)
     else:
         info = localcloud.up(quiet=quiet)
+        # The kernel's own clients (pymysql, requests, boto3) trust the local TLS endpoints
+        # too; each bundle keeps the CAs trusted before, so HTTPS elsewhere still verifies.
+        os.environ.update(localcloud.trust_environment())
         session = boto3.Session(
             aws_access_key_id=localcloud.DUMMY_ACCESS_KEY_ID,
             aws_secret_access_key=localcloud.DUMMY_SECRET_ACCESS_KEY,

@@ -7,9 +7,12 @@ keeps callers to this module.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
-from .config import DEFAULT_REGION, DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY
+from . import trust
+from .config import DEFAULT_REGION, DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY, state_dir
 from .daemon import (
     DaemonError,
     DaemonInfo,
@@ -41,6 +44,7 @@ __all__ = [
     "show_build_line",
     "status",
     "status_text",
+    "trust_environment",
     "up",
 ]
 
@@ -48,3 +52,10 @@ __all__ = [
 def endpoints(endpoint_url: str) -> dict[str, Any]:
     """The daemon's local listeners by service (load balancers, APIs), for `url_for`."""
     return call_endpoint(endpoint_url, "endpoints", timeout=10)
+
+
+def trust_environment(state: Path | None = None) -> dict[str, str]:
+    """SSL_CERT_FILE, REQUESTS_CA_BUNDLE and AWS_CA_BUNDLE for this process to trust the local
+    cloud's TLS endpoints: the CAs it trusts now (the machine's, or the file such a variable
+    already names) plus the local CA, so HTTPS anywhere else still verifies."""
+    return trust.trust_environment(state or state_dir(), os.environ)

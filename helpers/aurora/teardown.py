@@ -140,12 +140,12 @@ def _delete_subnet_group(lab: Lab, resource: cleanup.Resource) -> None:
 
 
 RESOURCE_KINDS = [
-    # What queries the database goes first: functions, services and tasks.
+    # What queries the database goes first: functions, services, tasks and proxies.
     cleanup.ResourceKind(
         INSTANCE_KIND,
         _finder(INSTANCE_KIND, *INSTANCES),
         _delete_instance,
-        after=("lambda function", "ecs service", "ecs task"),
+        after=("lambda function", "ecs service", "ecs task", "rds proxy"),
     ),
     # RDS refuses to delete a cluster that still has instances.
     cleanup.ResourceKind(

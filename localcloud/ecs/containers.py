@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..images import load_local_image
 from ..lambda_.functions import image_digest
 from ..protocols import ServiceError
+from ..trust import trust_environment
 
 if TYPE_CHECKING:
     from ..context import CloudContext
@@ -112,7 +113,8 @@ class ContainerResolver:
         plan.argv = [_executable(argv[0], image, rootfs), *argv[1:]]
         workdir = definition.get("workingDirectory") or image.get("workdir") or "/"
         plan.cwd = str(rootfs / workdir.lstrip("/"))
-        environment = {**dict(image.get("env") or {})}
+        # The local CA in the default trust store first: the image's or task's own values win.
+        environment = {**trust_environment(self.cloud.state_dir), **dict(image.get("env") or {})}
         for source in (definition.get("environment"), override.get("environment")):
             for item in source or []:
                 environment[item["name"]] = item.get("value", "")

@@ -17,6 +17,7 @@ SERVICE = Service(
         "CreateDBInstance": "",
         "DescribeDBInstances": "",
         "DeleteDBInstance": "",
+        "RebootDBInstance": "applies a changed max_connections; the server keeps running",
         "EnableHttpEndpoint": "",
         "DescribeDBEngineVersions": "",
         "ListTagsForResource": "",

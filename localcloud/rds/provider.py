@@ -24,6 +24,12 @@ AWS semantics kept:
   ManageMasterUserPassword=true generates a new password into a new secret;
   RotateMasterUserPassword (with ApplyImmediately) puts a new password into the secret and
   keeps the old one as AWSPREVIOUS. ServerlessV2ScalingConfiguration changes are kept.
+- max_connections follows Aurora MySQL Serverless v2's table for the cluster's maximum ACU
+  (1 ACU 90, 4: 135, 8: 1,000, 16: 2,000, 32: 3,000, 64: 4,000, 128: 5,000; a maximum between
+  two rows gets the lower one), so a client past it gets the server's own error 1040 "Too many
+  connections". It is static, as on AWS: a ModifyDBCluster that changes MaxCapacity takes
+  effect at the next RebootDBInstance of one of the cluster's instances
+  (https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v2.setting-capacity.html#aurora-serverless-v2.max-connections).
 - DeleteDBCluster refuses while instances exist (InvalidDBClusterStateFault, from moto);
   afterwards the data is gone, and so are the automated backups unless
   DeleteAutomatedBackups is false (moto keeps them: re-creating the cluster within the same
@@ -50,6 +56,10 @@ Where the local cloud differs from AWS:
   (PostgreSQL instances arrive with pattern 24); EnableHttpEndpoint merely records the flag.
 - Snapshots, backups, Stop/Start, failover and parameter groups are moto's records only: no
   data is saved or restored.
+- RebootDBInstance does not restart the server: it applies a changed max_connections at once
+  and keeps open connections. The master user may open one connection past max_connections
+  (MariaDB keeps one for a user with SUPER); Aurora keeps its reserved connections for rdsadmin.
+  A cluster without Serverless v2 scaling keeps MariaDB's default of 151 connections.
 - DescribeDBEngineVersions knows Aurora MySQL 3 (3.04 to 3.10) only; DefaultOnly returns the
   newest, and Filters are ignored.
 - MasterUsername and password rules are checked; the error messages are AWS's where known.
@@ -78,6 +88,7 @@ from .state import (
     engine_owner,
     gets_server,
     invalid,
+    max_connections_for,
 )
 
 log = logging.getLogger("localcloud.rds")
@@ -155,6 +166,7 @@ class RdsProvider(Provider):
             database=params.get("DatabaseName"),
             secret_arn=(cluster.get("MasterUserSecret") or {}).get("SecretArn"),
             http_endpoint_enabled=bool(params.get("EnableHttpEndpoint")),
+            max_connections=max_connections_for(params.get("ServerlessV2ScalingConfiguration")),
         )
         with self._lock:
             if any(r.owner == record.owner for r in self._clusters.values()):
@@ -165,7 +177,11 @@ class RdsProvider(Provider):
                 write_secret(self.cloud.moto, record, fresh=True)
             self.cloud.engines.remove(record.owner)  # data left by an earlier daemon's cluster
             endpoint = self.cloud.engines.mysql(
-                record.owner, user=username, password=record.password, database=record.database
+                record.owner,
+                user=username,
+                password=record.password,
+                database=record.database,
+                max_connections=record.max_connections,
             )
         except Exception as error:
             log.exception("cluster %s: the local server did not start", identifier)
@@ -273,6 +289,18 @@ class RdsProvider(Provider):
                 record.instance_ids.remove(instance["DBInstanceIdentifier"])
         return result
 
+    def RebootDBInstance(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
+        """moto's reboot; an instance of a local cluster applies the cluster's max_connections."""
+        result = self._moto("RebootDBInstance", params, context)
+        instance = result["DBInstance"]
+        with self._lock:
+            cluster = instance.get("DBClusterIdentifier") or ""
+            record = self._find(context.region, context.account_id, cluster)
+        if record is not None and record.port is not None:
+            self._apply_max_connections(record)
+        self._patch_instance(instance, context)
+        return result
+
     # ----- the local cloud's lifecycle --------------------------------------------------
 
     def reset(self) -> None:
@@ -344,9 +372,26 @@ class RdsProvider(Provider):
                 user=record.master_username,
                 password=password,
                 database=record.database,
+                max_connections=record.max_connections,
             )
             with self._lock:
                 record.port, record.engine_pid = endpoint.port, endpoint.pid
+
+    def _apply_max_connections(self, record: ClusterRecord) -> None:
+        """Set the cluster's max_connections from its current maximum ACU (a reboot does this)."""
+        with self._lock:
+            wanted = max_connections_for(record.scaling)
+            password = record.password
+        endpoint = self.cloud.engines.mysql(
+            record.owner,
+            user=record.master_username,
+            password=password,
+            database=record.database,
+            max_connections=wanted,
+        )
+        with self._lock:
+            record.max_connections = wanted
+            record.port, record.engine_pid = endpoint.port, endpoint.pid
 
     def _abandon(self, record: ClusterRecord, context: RequestContext) -> None:
         """Undo a CreateDBCluster whose server did not start."""

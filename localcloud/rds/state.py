@@ -13,6 +13,18 @@ LOCAL_HOST = "127.0.0.1"
 _USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,15}")
 _DATABASE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 _RESERVED_USERS = {"rdsadmin", "rdsproxyadmin", "rdsrepladmin"}  # RDS's own users
+# Aurora MySQL Serverless v2's default max_connections by the cluster's maximum ACU
+# (https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v2.setting-capacity.html#aurora-serverless-v2.max-connections).
+MAX_CONNECTIONS_BY_MAX_ACU = (
+    (1, 90),
+    (4, 135),
+    (8, 1000),
+    (16, 2000),
+    (32, 3000),
+    (64, 4000),
+    (128, 5000),
+)
+ENGINE_DEFAULT_MAX_CONNECTIONS = 151  # MariaDB's own default, for clusters without Serverless v2
 _IDENTIFIER_RULE = (
     "Identifiers must begin with a letter; must contain only ASCII letters, digits, and "
     "underscores; and must not be a reserved word."
@@ -37,6 +49,7 @@ class ClusterDatabase:
     max_acu: float | None
     seconds_until_auto_pause: int | None
     engine_pid: int | None
+    max_connections: int = ENGINE_DEFAULT_MAX_CONNECTIONS  # in force on the server now
 
 
 @dataclass
@@ -57,6 +70,7 @@ class ClusterRecord:
     instance_ids: list[str] = field(default_factory=list)
     port: int | None = None  # None while the engine is starting
     engine_pid: int | None = None
+    max_connections: int = ENGINE_DEFAULT_MAX_CONNECTIONS  # static: a reboot applies a change
 
     def named(self, region: str, account_id: str, identifier: str) -> bool:
         """Whether this is the cluster with that identifier (case-insensitive) there."""
@@ -108,7 +122,22 @@ class ClusterRecord:
             max_acu=_float(self.scaling.get("MaxCapacity")),
             seconds_until_auto_pause=int(pause) if pause is not None else None,
             engine_pid=self.engine_pid,
+            max_connections=self.max_connections,
         )
+
+
+def max_connections_for(scaling: dict[str, Any] | None) -> int:
+    """Aurora MySQL max_connections for a scaling configuration: the row at or below MaxCapacity.
+
+    AWS lists the value for 1, 4, 8, 16, 32, 64 and 128 ACU; a maximum between two rows gets
+    the lower row's value, and one above 128 the last row's. Without Serverless v2 scaling the
+    engine's default stays.
+    """
+    maximum = _float((scaling or {}).get("MaxCapacity"))
+    if maximum is None:
+        return ENGINE_DEFAULT_MAX_CONNECTIONS
+    rows = [value for acu, value in MAX_CONNECTIONS_BY_MAX_ACU if acu <= maximum]
+    return rows[-1] if rows else MAX_CONNECTIONS_BY_MAX_ACU[0][1]
 
 
 def gets_server(params: dict[str, Any]) -> bool:
