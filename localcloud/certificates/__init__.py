@@ -72,6 +72,12 @@ def server_certificate(
             .add_extension(x509.SubjectAlternativeName(wanted), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            # Names the CA by its key: a client that trusts the CAs of two state directories
+            # (same subject name) then picks the right one instead of failing the signature.
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),  # type: ignore[union-attr]
+                critical=False,
+            )
             .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
         )
         _write(key_path, _key_pem(key), private=True)

@@ -28,6 +28,9 @@ CONTROL_PREFIX = "/_localcloud/"
 ControlHandler = Callable[[str, bytes], tuple[int, Any]]
 # (call name, method, headers) -> a refusal (status, JSON payload), or None to let it through
 ControlGuard = Callable[[str, str, Mapping[str, str]], tuple[int, Any] | None]
+# (environ, region, signing name) -> True if the request was held and is not to be answered
+# (a VPC caller without a route to the service: localcloud/ec2/reachability.py)
+RouteCheck = Callable[[Mapping[str, Any], str, str], bool]
 
 
 class Edge:
@@ -39,11 +42,13 @@ class Edge:
         moto: MotoGateway,
         control: ControlHandler,
         guard: ControlGuard | None = None,
+        routes: RouteCheck | None = None,
     ) -> None:
         self.registry = registry
         self.moto = moto
         self.control = control
         self.guard = guard
+        self.routes = routes
         self._candidates: dict[str, list[str]] = {}
 
     def __call__(
@@ -60,6 +65,9 @@ class Edge:
         except EdgeError as error:
             status, headers, payload = error_response(environ, signing_name, error)
             return respond(start_response, status, headers, payload)
+        if self.routes is not None and self.routes(environ, region, signing_name):
+            gone = EdgeError(504, "RequestTimeout", "The caller has no route to this endpoint.")
+            return respond(start_response, *error_response(environ, signing_name, gone))
         served = self._serve_by_provider(environ, region, signing_name, body, start_response)
         if served is not None:
             return served

@@ -50,6 +50,11 @@ class EngineInstance:
     database: str | None = None
     max_connections: int | None = None
     tls: bool = False
+    # Redis for ElastiCache: its own address and port, cluster mode, names in its certificate.
+    host: str | None = None
+    fixed_port: int | None = None
+    cluster: bool = False
+    hostnames: tuple[str, ...] = ()
     proc: subprocess.Popen | None = field(default=None, repr=False)
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
 

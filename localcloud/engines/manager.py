@@ -15,6 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from ..certificates import ca_bundle
 from ..config import HOST
 from . import mysql, postgres, redis
 from .common import (
@@ -94,9 +95,25 @@ class EngineManager:
             max_connections=max_connections,
         )
 
-    def redis(self, owner: str, *, tls: bool = False) -> EngineEndpoint:
-        """A running memory-only Redis server for owner; TLS-only when tls=True."""
-        return self._ensure("redis", owner, None, tls=tls)
+    def redis(
+        self,
+        owner: str,
+        *,
+        tls: bool = False,
+        host: str | None = None,
+        port: int | None = None,
+        cluster: bool = False,
+        hostnames: tuple[str, ...] = (),
+    ) -> EngineEndpoint:
+        """A running memory-only Redis server for owner; TLS-only when tls=True.
+
+        TLS uses a certificate from the local cloud's CA (`localcloud/certificates`) for the
+        server's address and `hostnames`. host and port pin its address (an ElastiCache
+        endpoint answers on 6379); cluster=True runs it in cluster mode, one node owning
+        every slot.
+        """
+        fields = {"tls": tls, "host": host, "fixed_port": port, "cluster": cluster}
+        return self._ensure("redis", owner, None, hostnames=tuple(hostnames), **fields)
 
     def get(self, owner: str) -> EngineEndpoint | None:
         """The owner's endpoint (pid None when not running), without starting anything."""
@@ -187,10 +204,11 @@ class EngineManager:
     def _endpoint(self, inst: EngineInstance) -> EngineEndpoint:
         i = inst
         pid = i.proc.pid if i.alive() else None
-        ca = i.dir / "ca.pem" if i.tls else None
+        ca = ca_bundle(self.root.parent) if i.tls else None
         pw = i.secrets.get("password")
+        host = i.host or HOST
         return EngineEndpoint(
-            i.kind, i.owner, HOST, i.port, i.user, pw, i.database, pid, i.data_dir, ca
+            i.kind, i.owner, host, i.port, i.user, pw, i.database, pid, i.data_dir, ca
         )
 
     def _ensure(self, kind: str, owner: str, password: str | None, **fields: Any) -> EngineEndpoint:
@@ -202,6 +220,8 @@ class EngineManager:
                 raise EngineError(f"{owner} already has a {inst.kind} engine; remove it first")
             # Settings that only take effect at start: restart to apply a change.
             start_only = ("max_connections", "tls") if kind == "postgres" else ("tls",)
+            if kind == "redis":
+                start_only = ("tls", "host", "fixed_port", "cluster", "hostnames")
             if inst.alive() and any(getattr(inst, k) != fields.get(k, False) for k in start_only):
                 stop_instance(inst)
             for key, value in fields.items():
@@ -219,6 +239,8 @@ class EngineManager:
 
     def _pick_port(self, inst: EngineInstance) -> int:
         """The instance's previous port if still free, else a free port no other instance has."""
+        if inst.fixed_port:
+            return inst.fixed_port  # the caller chose a free address for it
         with self._lock:
             others = {i.port for i in self._instances.values() if i is not inst} | self._reserved
             port = inst.port if inst.port not in others and port_free(inst.port) else 0
@@ -245,7 +267,7 @@ class EngineManager:
             try:
                 return launch(inst, *engine.command(inst))
             except EngineError:
-                if attempt == 2 or port_free(port):
+                if attempt == 2 or inst.fixed_port or port_free(port):
                     raise  # not a lost race for the port: the log tail in the error says why
             finally:
                 with self._lock:

@@ -84,12 +84,12 @@ def terminate(pid: int, sig: int) -> None:
         os.killpg(pid, signal.SIGKILL)  # it leads its own session: this takes its workers too
 
 
-def port_free(port: int) -> bool:
+def port_free(port: int, host: str = HOST) -> bool:
     """True if a server could bind this loopback port now."""
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do
         try:
-            s.bind((HOST, port))
+            s.bind((host, port))
         except OSError:
             return False
     return True

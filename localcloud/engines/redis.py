@@ -1,14 +1,16 @@
-"""Redis: memory-only, as a cache; TLS with a private CA, as ElastiCache Serverless requires."""
+"""Redis: memory-only, as a cache; TLS with the local cloud's CA, as ElastiCache requires."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
+from ..certificates import ca_bundle, server_certificate
 from ..config import HOST
-from .common import EngineInstance, write_private
+from .common import EngineInstance
 from .processes import command_line
+
+SLOTS = 16384
 
 
 def init(inst: EngineInstance) -> None:
@@ -18,79 +20,52 @@ def init(inst: EngineInstance) -> None:
 def command(inst: EngineInstance) -> tuple[list[str], Callable[[], None]]:
     import redis  # the client library (absolute import), not this module
 
+    host = inst.host or HOST
     # --set-proc-title no keeps argv (and so --dir) in /proc/<pid>/cmdline for kill_leftovers.
     template = "--bind {host} --save {empty} --appendonly no --dir {data} --daemonize no"
     template += " --set-proc-title no"
+    extra: dict[str, object] = {"empty": "", "host": host}
+    ca = None
     if inst.tls:
-        _make_tls(inst.dir, inst.owner)
+        state = inst.dir.parent.parent  # <state>/engines/<instance>: the CA is the state's
+        ca = ca_bundle(state)
+        names = [*inst.hostnames, "localhost"]
+        cert, key = server_certificate(state, f"redis-{inst.dir.name}", names, [host])
         template += " --port 0 --tls-port {port} --tls-auth-clients no"
-        template += " --tls-ca-cert-file {d}/ca.pem --tls-cert-file {d}/server.pem"
-        template += " --tls-key-file {d}/server.key"
+        template += " --tls-ca-cert-file {ca} --tls-cert-file {cert} --tls-key-file {keyfile}"
+        extra |= {"ca": ca, "cert": cert, "keyfile": key}
     else:
         template += " --port {port}"
-    cmd = command_line(inst, "redis", template, empty="")
-    ca = inst.dir / "ca.pem"
+    if inst.cluster:
+        # The bus port is any free one: port + 10000 may be taken or beyond 65535.
+        template += " --cluster-enabled yes --cluster-config-file {data}/nodes.conf"
+        template += " --cluster-port {bus} --cluster-announce-ip {host}"
+        template += " --cluster-require-full-coverage no"
+        template += " --tls-cluster yes" if inst.tls else ""
+        extra["bus"] = _free_port(host)
+    cmd = command_line(inst, "redis", template, **extra)
 
     def probe() -> None:
-        tls = {"ssl": True, "ssl_ca_certs": str(ca)} if inst.tls else {}
-        with redis.Redis(host=HOST, port=inst.port, socket_timeout=2, **tls) as client:
+        tls = {"ssl": True, "ssl_ca_certs": str(ca)} if ca else {}
+        with redis.Redis(host=host, port=inst.port, socket_timeout=2, **tls) as client:
             client.ping()
+            if inst.cluster:
+                _own_every_slot(client)
 
     return cmd, probe
 
 
-def _make_tls(directory: Path, owner: str) -> None:
-    """A private CA and a server certificate for 127.0.0.1 and localhost, made once."""
-    if (directory / "server.key").exists():
-        return
-    import datetime
-    import ipaddress
+def _own_every_slot(client: object) -> None:
+    """One node serves all 16384 slots, as a serverless cache's single endpoint does."""
+    info = client.cluster("INFO")  # type: ignore[attr-defined]
+    if int(info.get("cluster_slots_assigned", 0)) < SLOTS:
+        client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, SLOTS - 1)  # type: ignore[attr-defined]
+        info = client.cluster("INFO")  # type: ignore[attr-defined]
+    if info.get("cluster_state") != "ok":
+        raise RuntimeError("cluster state is not ok yet")
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    now = datetime.datetime.now(datetime.UTC)
-
-    def issue(
-        name: str, key: Any, issuer: x509.Name | None, signer: Any
-    ) -> x509.CertificateBuilder:
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        return (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(issuer or subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=3650))
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), False
-            )
-        )
-
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_usage = x509.KeyUsage(False, False, False, False, False, True, True, False, False)
-    ca = (
-        issue(f"localcloud CA for {owner}"[:64], ca_key, None, ca_key)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(ca_usage, critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    names = [x509.IPAddress(ipaddress.ip_address(HOST)), x509.DNSName("localhost")]
-    server = (
-        issue("localhost", key, ca.subject, ca_key)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    pem = serialization.Encoding.PEM
-    (directory / "ca.pem").write_bytes(ca.public_bytes(pem))
-    (directory / "server.pem").write_bytes(server.public_bytes(pem))
-    private = key.private_bytes(
-        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    write_private(directory / "server.key", private.decode())
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]

@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 
 from .. import orphans
+from ..ec2 import function_session_token
 from .functions import FunctionSpec
 from .runtime_api import Invocation, RuntimeApi
 
@@ -188,10 +189,11 @@ def _environment(
         "LAMBDA_RUNTIME_DIR": spec.task_root,
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
-        # The execution role's credentials on AWS; the local cloud accepts any.
+        # The execution role's credentials on AWS; the local cloud accepts any, and reads
+        # from the session token which function calls (a VPC function needs a route to AWS).
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_SESSION_TOKEN": "test",
+        "AWS_SESSION_TOKEN": function_session_token(spec.name),
         # Unmodified handler code reaches the local cloud through this one variable.
         "AWS_ENDPOINT_URL": endpoint_url,
         # Keep the machine's own AWS configuration out of the function.
