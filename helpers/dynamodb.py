@@ -51,6 +51,42 @@ def ensure_table(
     return table
 
 
+def stream_records(
+    lab: Lab, stream_arn: str, first_sequence: str, last_sequence: str | None = None
+) -> list[dict[str, Any]]:
+    """The stream's records from one sequence number to another (both included).
+
+    An on-failure record names sequence numbers only: this reads the records themselves,
+    which the stream keeps for 24 hours.
+    """
+    streams = lab.client("dynamodbstreams")
+    shards = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
+    last = int(last_sequence or first_sequence)
+    found: list[dict[str, Any]] = []
+    for shard in shards:
+        span = shard["SequenceNumberRange"]
+        if int(span["StartingSequenceNumber"]) > last:
+            continue
+        if "EndingSequenceNumber" in span and int(span["EndingSequenceNumber"]) < int(
+            first_sequence
+        ):
+            continue
+        iterator = streams.get_shard_iterator(
+            StreamArn=stream_arn,
+            ShardId=shard["ShardId"],
+            ShardIteratorType="AT_SEQUENCE_NUMBER",
+            SequenceNumber=first_sequence,
+        )["ShardIterator"]
+        while iterator:
+            page = streams.get_records(ShardIterator=iterator, Limit=100)
+            records = page["Records"]
+            found += [r for r in records if int(r["dynamodb"]["SequenceNumber"]) <= last]
+            if not records or int(records[-1]["dynamodb"]["SequenceNumber"]) >= last:
+                break
+            iterator = page.get("NextShardIterator")
+    return found
+
+
 def _active(client: Any, table_name: str) -> dict[str, Any] | None:
     """The table's description once it is ACTIVE."""
     table = client.describe_table(TableName=table_name)["Table"]
@@ -71,9 +107,14 @@ def _delete(lab: Lab, resource: cleanup.Resource) -> None:
     )
 
 
-# Functions and tasks read and write the course's tables.
+# Functions and tasks read and write the course's tables; mappings read their streams.
 RESOURCE_KINDS = [
-    cleanup.ResourceKind(KIND, _find, _delete, after=("lambda function", "ecs service", "ecs task"))
+    cleanup.ResourceKind(
+        KIND,
+        _find,
+        _delete,
+        after=("lambda function", "ecs service", "ecs task", "event source mapping"),
+    )
 ]
 
 # AWS list prices (us-east-1) of this service, for `helpers.costs.estimate`.

@@ -10,19 +10,6 @@ from .services import Service
 
 SERVICES = [
     Service(
-        "dynamodb",
-        operations={
-            "CreateTable": "ACTIVE at once; waiters return immediately",
-            "DescribeTable": "",
-            "PutItem": "",
-            "GetItem": "",
-            "ListTables": "",
-            "ListTagsOfResource": "",
-            "DeleteTable": "the response says ACTIVE rather than DELETING; the table is gone "
-            "at once",
-        },
-    ),
-    Service(
         "ec2",
         operations={
             "DescribeVpcs": "the default VPC is built on the first EC2 call",

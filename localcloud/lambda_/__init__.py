@@ -18,6 +18,11 @@ SERVICE = Service(
         "UpdateFunctionConfiguration": "the next invoke starts fresh workers",
         "Invoke": "",
         "DeleteFunction": "",
+        "CreateEventSourceMapping": "DynamoDB streams only (not SQS or Kinesis)",
+        "GetEventSourceMapping": "",
+        "ListEventSourceMappings": "",
+        "UpdateEventSourceMapping": "",
+        "DeleteEventSourceMapping": "",
     },
 )
 

@@ -33,6 +33,7 @@ from typing import Any
 from ..images import load_local_image
 from ..motogateway import MotoGateway
 from ..protocols import ServiceError
+from ..trust import trust_environment
 
 DEFAULT_MAX_RETRY_ATTEMPTS = 2  # Event invokes: two more tries after a function error
 DEFAULT_MAX_EVENT_AGE_S = 6 * 3600
@@ -96,8 +97,9 @@ def resolve(
         invoke_config = function.event_invoke_config[0] if function.event_invoke_config else None
         event_settings = invoke_config.response() if invoke_config is not None else {}
         reserved = function.reserved_concurrency
+    # Reserved concurrency is not in the configuration, but a change to it must be seen.
     fingerprint = hashlib.sha256(
-        json.dumps(configuration, sort_keys=True, default=str).encode()
+        json.dumps([configuration, reserved], sort_keys=True, default=str).encode()
     ).hexdigest()
     key = (region, account_id, name, qualifier)
     cached = _specs.get(key)
@@ -113,6 +115,8 @@ def resolve(
     else:
         task_root = str(_extracted_zip(state_dir, configuration["CodeSha256"], code_bytes))
         command, cwd = [sys.executable, "-m", "awslambdaric", handler], task_root
+    # Handler code verifies the local cloud's TLS endpoints with the default trust store.
+    environment = {**trust_environment(state_dir), **environment}
     _specs[key] = spec = FunctionSpec(
         name=configuration["FunctionName"],
         arn=configuration["FunctionArn"],

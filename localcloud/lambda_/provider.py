@@ -32,7 +32,12 @@ Where the local cloud differs from AWS:
   MemorySize only shows in the environment and the REPORT line, and the interpreter is the
   machine's Python whatever the function's Runtime or base image says.
 - IAM is not enforced: the worker's credentials are dummies the local cloud accepts, and it
-  reaches the local cloud through AWS_ENDPOINT_URL.
+  reaches the local cloud through AWS_ENDPOINT_URL. SSL_CERT_FILE, REQUESTS_CA_BUNDLE and
+  AWS_CA_BUNDLE name a bundle of the machine's CAs plus the local cloud's own CA, so handler
+  code verifies the local TLS endpoints (RDS Proxy) unchanged; the function's own variables
+  of those names win.
+- Under the AWS timing profile (`localcloud/timing.py`), CreateFunction refuses a role that
+  is younger than IAM's propagation delay, as AWS does ("cannot be assumed by Lambda").
 - Max Memory Used is the worker process's peak resident memory (Linux VmHWM); Billed
   Duration is Duration rounded up to the millisecond (the INIT phase is not billed).
 - Per-function concurrency without reserved concurrency is capped at
@@ -41,10 +46,21 @@ Where the local cloud differs from AWS:
   delays can be shortened with LOCALCLOUD_LAMBDA_RETRY_DELAYS (default "60,120").
 - A failed init is reported as the invocation's error with START/END/REPORT lines (Status:
   error); AWS also writes an INIT_REPORT line and retries init within the invocation.
+- VpcConfig is checked (subnets and security groups must exist in one VPC) and reported with
+  that VPC's id, but a VPC function reaches everything on the machine as any other, and no
+  network interfaces are created: the function is Active at once (AWS: Pending while its
+  interfaces are made) and its security groups can be deleted right after a detach.
 - Layers, aliases, versions other than $LATEST, provisioned concurrency, SnapStart,
   destinations and dead-letter queues are not run.
 - Each log stream keeps its latest 10,000 events (LOCALCLOUD_LOG_EVENTS_PER_STREAM); AWS
   keeps every event for the log group's retention period.
+- Event source mappings (`event_sources/`) read DynamoDB streams only (not SQS or Kinesis),
+  one shard per stream; states settle after LOCALCLOUD_ESM_TRANSITION_SECONDS (default 1);
+  a failed batch is retried after LOCALCLOUD_ESM_RETRY_SECONDS (default 0.5; AWS backs off);
+  a tumbling window's state is not limited to 1 MB (no window ends early); the execution
+  role's stream and destination permissions are not checked (IAM is not enforced); a
+  mapping lives in the daemon's memory and is gone after a restart, with its position in
+  the stream.
 """
 
 from __future__ import annotations
@@ -63,9 +79,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..context import CloudContext
+from ..iam.propagation import role_propagated
 from ..metrics.publisher import DataPoint
 from ..protocols import ServiceError
 from ..registry import Provider, RequestContext
+from . import vpc
+from .event_sources import EventSourceMappings
 from .functions import FunctionSpec, function_exists, remove_extracted_code, resolve
 from .pool import Pools
 from .runtime_api import Invocation
@@ -104,6 +123,7 @@ class LambdaProvider(Provider):
         )
         delays = os.environ.get("LOCALCLOUD_LAMBDA_RETRY_DELAYS", "60,120")
         self.events = EventQueue(self, [float(d) for d in delays.split(",")])
+        self.event_sources = EventSourceMappings(cloud, self)
 
     def Invoke(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
         """Run the function: synchronously, as a queued event, or as a dry run."""
@@ -177,6 +197,47 @@ class LambdaProvider(Provider):
         )
         return result
 
+    # ----- VpcConfig: moto stores it; the checks and the VPC id are the local cloud's ----
+
+    def CreateFunction(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
+        """moto's function, its VpcConfig checked and reported with the subnets' VPC."""
+        role = params.get("Role") or ""
+        if not role_propagated(self.cloud.moto, self.cloud.timing, context.account_id, role):
+            # The AWS timing profile: a role created moments ago has not reached Lambda yet.
+            raise ServiceError(
+                "InvalidParameterValueException",
+                "The role defined for the function cannot be assumed by Lambda.",
+            )
+        vpc_id = vpc.check(self.cloud.moto, params.get("VpcConfig"), context.region)
+        return vpc.report(self._moto("CreateFunction", params, context), vpc_id)
+
+    def UpdateFunctionConfiguration(
+        self, params: dict[str, Any], context: RequestContext
+    ) -> dict[str, Any]:
+        """moto's update; a new VpcConfig is checked, an empty one detaches the function."""
+        if "VpcConfig" in params:
+            vpc.check(self.cloud.moto, params["VpcConfig"], context.region)
+        return self._with_vpc(self._moto("UpdateFunctionConfiguration", params, context), context)
+
+    def GetFunction(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
+        """moto's function with its VpcConfig's real VPC id."""
+        result = self._moto("GetFunction", params, context)
+        self._with_vpc(result.get("Configuration") or {}, context)
+        return result
+
+    def GetFunctionConfiguration(
+        self, params: dict[str, Any], context: RequestContext
+    ) -> dict[str, Any]:
+        """moto's configuration with its VpcConfig's real VPC id."""
+        return self._with_vpc(self._moto("GetFunctionConfiguration", params, context), context)
+
+    def _with_vpc(self, configuration: dict[str, Any], context: RequestContext) -> dict[str, Any]:
+        stored = configuration.get("VpcConfig")
+        return vpc.report(configuration, vpc.vpc_of(self.cloud.moto, stored, context.region))
+
+    def _moto(self, operation: str, params: dict[str, Any], context: RequestContext) -> Any:
+        return self.cloud.moto.call("lambda", operation, params, context.region)
+
     def function_spec(
         self, name: str, qualifier: str | None, context: RequestContext
     ) -> FunctionSpec:
@@ -207,20 +268,48 @@ class LambdaProvider(Provider):
             result.log_text.splitlines(),
         )
 
+    # ----- event source mappings (DynamoDB streams): event_sources/ ---------------------
+
+    def CreateEventSourceMapping(self, params: dict[str, Any], context: RequestContext) -> Any:
+        """A new mapping, 202 Creating."""
+        return self.event_sources.create(params, context)
+
+    def GetEventSourceMapping(self, params: dict[str, Any], context: RequestContext) -> Any:
+        """One mapping."""
+        return self.event_sources.get(params, context)
+
+    def ListEventSourceMappings(self, params: dict[str, Any], context: RequestContext) -> Any:
+        """Mappings of a stream or function."""
+        return self.event_sources.list(params, context)
+
+    def UpdateEventSourceMapping(self, params: dict[str, Any], context: RequestContext) -> Any:
+        """Change or enable/disable a mapping, 202."""
+        return self.event_sources.update(params, context)
+
+    def DeleteEventSourceMapping(self, params: dict[str, Any], context: RequestContext) -> Any:
+        """Delete a mapping, 202 Deleting."""
+        return self.event_sources.delete(params, context)
+
     def reset(self) -> None:
         """Stop every worker, drop queued events and extracted code."""
+        self.event_sources.clear()
         self.events.clear()
         self.pools.stop_all()
         remove_extracted_code(self.cloud.state_dir)
 
     def shutdown(self) -> None:
         """Stop the event queue and every worker."""
+        self.event_sources.close()
         self.events.close()
         self.pools.close()
 
     def status(self) -> dict[str, Any]:
         """Workers and queued events."""
-        return {**self.pools.status(), "queued events": self.events.size()}
+        return {
+            **self.pools.status(),
+            "queued events": self.events.size(),
+            **self.event_sources.status(),
+        }
 
 
 def _result(spec: FunctionSpec, request_id: str, outcome: Outcome) -> Result:
