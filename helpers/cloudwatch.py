@@ -11,6 +11,8 @@ import pandas as pd
 
 from .costs import Price
 from .lab import Lab
+from .report import Table
+from .waiting import wait_for
 
 _MAX_VALUES_PER_DATUM = 150  # PutMetricData's limit for Values/Counts
 
@@ -111,19 +113,61 @@ def metrics_frame(
     period: int = 60,
     end: dt.datetime | None = None,
 ) -> pd.DataFrame:
-    """Read metrics with one GetMetricData call: a DataFrame, time index, one column per label."""
+    """Read metrics with one GetMetricData call: a DataFrame, time index, one column per label.
+
+    The window is the last `minutes` before `end`, but never earlier than the period in which
+    this run connected (`helpers.connect`): an earlier run with the same RUN_ID wrote to the
+    same series, and its points are not this run's.
+    """
     end = end or dt.datetime.now(dt.UTC)
-    start = end - dt.timedelta(minutes=minutes)
+    connected = lab.started_at // period * period  # the start of the period it falls in
+    start = max(end - dt.timedelta(minutes=minutes), dt.datetime.fromtimestamp(connected, dt.UTC))
     queries = [m.query(f"m{i}", period) for i, m in enumerate(metrics)]
     response = lab.client("cloudwatch").get_metric_data(
         MetricDataQueries=queries, StartTime=start, EndTime=end, ScanBy="TimestampAscending"
     )
     columns = {
-        result["Label"]: pd.Series(result["Values"], index=pd.DatetimeIndex(result["Timestamps"]))
+        # tz="UTC" also for a series with no data yet, so it joins the others' UTC index
+        result["Label"]: pd.Series(
+            result["Values"], index=pd.DatetimeIndex(result["Timestamps"], tz="UTC")
+        )
         for result in response["MetricDataResults"]
     }
-    frame = pd.DataFrame(columns).sort_index()
+    frame = Table(columns).sort_index()  # displayed with counts as 37, not 37.0
     frame.index.name = "time (UTC)"
+    return frame
+
+
+def wait_for_metrics(
+    lab: Lab,
+    metrics: Sequence[Metric],
+    *,
+    since: dt.datetime,
+    minutes: int = 15,
+    period: int = 60,
+    timeout: float = 300,
+) -> pd.DataFrame:
+    """`metrics_frame`, once every metric has data at or after `since` (its minute, for 60 s).
+
+    CloudWatch shows data a minute or more after they were published (the local cloud's AWS
+    timing profile does too): reading right after a put can find nothing.
+    """
+    floor = since.replace(second=0, microsecond=0) if period >= 60 else since
+
+    def arrived() -> tuple[pd.DataFrame] | None:  # a tuple: a frame has no truth value
+        frame = metrics_frame(lab, metrics, minutes=minutes, period=period)
+        recent = frame[frame.index >= floor] if len(frame) else frame
+        labels = [m.label or f"{m.name} {m.stat}" for m in metrics]
+        complete = all(label in recent and recent[label].notna().any() for label in labels)
+        return (frame,) if complete else None
+
+    (frame,) = wait_for(
+        arrived,
+        what="metrics to arrive in CloudWatch",
+        timeout=timeout,
+        estimate=90 if lab.backend == "aws" else 2,
+        interval=10 if lab.backend == "aws" else 0.5,
+    )
     return frame
 
 

@@ -9,11 +9,13 @@ they are listed here, one entry per notebook.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
 
 from . import catalog
+from .report import Table
 
 
 @dataclass(frozen=True)
@@ -52,8 +54,58 @@ class CostLine:
         return prices()[self.price].usd * self.quantity
 
 
+def _aurora_data_api(min_acu: float = 0.0) -> list[CostLine]:
+    """Pattern 19: the burst makes thousands of calls; idle cost depends on the minimum ACU."""
+    calls = 2000  # a 30 s burst of 6 callers, ~0.1 s a call, plus the checks before it
+    idle = (
+        CostLine(
+            "Aurora paused all month (MIN_ACU 0: auto-pause after 5 idle minutes, storage only)",
+            "aurora_acu_hour",
+            0.0,
+            "idle month",
+        )
+        if min_acu == 0
+        else CostLine(
+            f"Aurora at its minimum {min_acu:g} ACU all month (it never pauses)",
+            "aurora_acu_hour",
+            min_acu * HOURS_PER_MONTH,
+            "idle month",
+        )
+    )
+    return [
+        CostLine(
+            "Aurora Serverless v2: ~1 ACU on average for ~0.5 h (create, load, query)",
+            "aurora_acu_hour",
+            1 * 0.5,
+            "run",
+        ),
+        CostLine(
+            f"Lambda requests (~{calls:,} invokes)", "lambda_million_requests", calls / 1e6, "run"
+        ),
+        CostLine(
+            f"Lambda compute: ~{calls:,} invokes x 256 MB x ~0.1 s",
+            "lambda_gb_second",
+            calls * 0.25 * 0.1,
+            "run",
+        ),
+        CostLine(
+            f"Data API requests (~{calls:,}, one per invoke)",
+            "data_api_million_requests",
+            calls / 1e6,
+            "run",
+        ),
+        idle,
+        CostLine(
+            "Aurora storage: a few MB of tables (negligible)",
+            "aurora_storage_gb_month",
+            0.01,
+            "idle month",
+        ),
+    ]
+
+
 # Per-pattern estimates: what one run uses and what stays billed if teardown is forgotten.
-ESTIMATES: dict[str, list[CostLine]] = {
+ESTIMATES: dict[str, list[CostLine] | Callable[..., list[CostLine]]] = {
     "00": [
         CostLine("DynamoDB writes and reads (a handful)", "dynamodb_million_writes", 1e-5, "run"),
         CostLine(
@@ -112,6 +164,12 @@ ESTIMATES: dict[str, list[CostLine]] = {
             0.15,
             "idle month",
         ),
+        CostLine(
+            "CloudWatch Logs: the tasks' log lines kept (well under 1 MB)",
+            "logs_gb_month",
+            0.001,
+            "idle month",
+        ),
     ],
     "18": [
         CostLine("Application Load Balancer for ~0.5 h", "alb_hour", 0.5, "run"),
@@ -123,7 +181,11 @@ ESTIMATES: dict[str, list[CostLine]] = {
             "Fargate memory: 2 tasks x 0.5 GB x ~0.5 h", "fargate_gb_hour", 2 * 0.5 * 0.5, "run"
         ),
         CostLine(
-            "public IPv4: 2 tasks + 2 ALB nodes for ~0.5 h", "public_ipv4_hour", 4 * 0.5, "run"
+            # The ALB spans every default subnet: 6 in us-east-1, each with a public address.
+            "public IPv4: 2 tasks + 6 ALB nodes (one per default subnet) for ~0.5 h",
+            "public_ipv4_hour",
+            8 * 0.5,
+            "run",
         ),
         CostLine("HTTP API requests (~500)", "http_api_million_requests", 500 / 1e6, "run"),
         CostLine("DynamoDB writes and reads (~500)", "dynamodb_million_writes", 500 / 1e6, "run"),
@@ -141,26 +203,77 @@ ESTIMATES: dict[str, list[CostLine]] = {
             "idle month",
         ),
         CostLine(
-            "4 public IPv4 addresses for a month (2 tasks, 2 ALB nodes)",
+            "8 public IPv4 addresses for a month (2 tasks, 6 ALB nodes)",
             "public_ipv4_hour",
-            4 * HOURS_PER_MONTH,
+            8 * HOURS_PER_MONTH,
             "idle month",
         ),
     ],
-    "19": [
+    "19": _aurora_data_api,
+    "20": [
         CostLine(
-            "Aurora Serverless v2: ~1 ACU on average for ~0.5 h (create, load, query)",
+            "Aurora Serverless v2: ~1 ACU on average for ~0.5 h (or pattern 19's cluster)",
             "aurora_acu_hour",
             1 * 0.5,
             "run",
         ),
-        CostLine("Lambda requests (~100 invokes)", "lambda_million_requests", 100 / 1e6, "run"),
         CostLine(
-            "Lambda compute: ~100 invokes x 256 MB x ~0.2 s",
-            "lambda_gb_second",
-            100 * 0.25 * 0.2,
+            "RDS Proxy for ~0.5 h, billed at its 8-ACU minimum",
+            "rds_proxy_acu_hour",
+            8 * 0.5,
             "run",
         ),
+        CostLine(
+            "Lambda requests (~600 invokes: two storms, warm-ups, checks)",
+            "lambda_million_requests",
+            600 / 1e6,
+            "run",
+        ),
+        CostLine(
+            "Lambda compute: ~600 invokes x 256 MB x ~30 s (warm-ups wait for each other)",
+            "lambda_gb_second",
+            600 * 0.25 * 30,
+            "run",
+        ),
+        CostLine(
+            "RDS Proxy left running for a month (8-ACU minimum)",
+            "rds_proxy_acu_hour",
+            8 * HOURS_PER_MONTH,
+            "idle month",
+        ),
+        CostLine(
+            "Aurora kept at 0.5 ACU all month: a proxy's connections stop it from auto-pausing",
+            "aurora_acu_hour",
+            0.5 * HOURS_PER_MONTH,
+            "idle month",
+        ),
+    ],
+    "21": [
+        CostLine(
+            "Aurora Serverless v2: ~1 ACU on average for ~0.5 h (or pattern 19's cluster)",
+            "aurora_acu_hour",
+            1 * 0.5,
+            "run",
+        ),
+        CostLine(
+            "DynamoDB on-demand writes (~500 sales, updates and deletes)",
+            "dynamodb_million_writes",
+            500 / 1e6,
+            "run",
+        ),
+        CostLine(
+            "Lambda requests (~150: writer calls and stream batches; stream reads are free)",
+            "lambda_million_requests",
+            150 / 1e6,
+            "run",
+        ),
+        CostLine(
+            "Lambda compute: ~150 invokes x 256 MB x ~1 s",
+            "lambda_gb_second",
+            150 * 0.25 * 1.0,
+            "run",
+        ),
+        CostLine("SQS: a few on-failure records (negligible)", "sqs_million_requests", 1e-5, "run"),
         CostLine(
             "Aurora at its minimum 0.5 ACU all month (with min 0 ACU + auto-pause: ~$0 "
             "while paused, storage only)",
@@ -169,18 +282,72 @@ ESTIMATES: dict[str, list[CostLine]] = {
             "idle month",
         ),
         CostLine(
-            "Aurora storage: a few MB of tables (negligible)",
-            "aurora_storage_gb_month",
+            "a small on-demand table (a few hundred items; the stream costs nothing idle)",
+            "dynamodb_gb_month",
+            0.001,
+            "idle month",
+        ),
+    ],
+    "23": [
+        CostLine(
+            "ElastiCache Serverless (Valkey): the 100 MB minimum of data stored for ~1 h",
+            "valkey_serverless_gb_hour",
+            0.1 * 1,
+            "run",
+        ),
+        CostLine(
+            "ElastiCache ECPUs: a few thousand commands of at most a few KB",
+            "valkey_serverless_million_ecpu",
             0.01,
+            "run",
+        ),
+        CostLine(
+            "RDS Proxy for ~1 h (8-ACU minimum; none if pattern 20's proxy is reused)",
+            "rds_proxy_acu_hour",
+            8 * 1,
+            "run",
+        ),
+        CostLine(
+            "Aurora Serverless v2: ~1 ACU for ~0.5 h (or pattern 19's cluster)",
+            "aurora_acu_hour",
+            1 * 0.5,
+            "run",
+        ),
+        CostLine(
+            "Lambda requests and compute: ~100 invokes x 256 MB x ~2 s (the timeouts of the "
+            "failing handler included)",
+            "lambda_gb_second",
+            100 * 0.25 * 2,
+            "run",
+        ),
+        CostLine(
+            "the cache left for a month: its 100 MB minimum is billed even when empty",
+            "valkey_serverless_gb_hour",
+            0.1 * HOURS_PER_MONTH,
+            "idle month",
+        ),
+        CostLine(
+            "RDS Proxy left running for a month (8-ACU minimum)",
+            "rds_proxy_acu_hour",
+            8 * HOURS_PER_MONTH,
             "idle month",
         ),
     ],
 }
 
 
-def estimate(pattern: str) -> pd.DataFrame:
-    """The pattern's estimated AWS cost: one row per item, plus totals for run and idle month."""
-    lines = ESTIMATES[pattern]
+def estimate_lines(pattern: str, **settings: float) -> list[CostLine]:
+    """The priced items of a pattern's estimate, for these notebook settings."""
+    found = ESTIMATES[pattern]
+    return found(**settings) if callable(found) else found
+
+
+def estimate(pattern: str, **settings: float) -> pd.DataFrame:
+    """The pattern's estimated AWS cost: one row per item, plus totals for run and idle month.
+
+    `settings` are the notebook's parameters an estimate depends on (19: `min_acu`).
+    """
+    lines = estimate_lines(pattern, **settings)
     rows = [
         {
             "when": line.when,
@@ -193,7 +360,9 @@ def estimate(pattern: str) -> pd.DataFrame:
     for when in ("run", "idle month"):
         total = sum(line.usd for line in lines if line.when == when)
         rows.append({"when": when, "item": "TOTAL", "unit price": "", "usd": round(total, 4)})
-    return pd.DataFrame(rows)
+    table = Table(rows)
+    table.hide_index = True  # row numbers mean nothing here; items are shown uncut
+    return table
 
 
 def _describe(price_key: str) -> str:

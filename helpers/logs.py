@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from . import cleanup, naming
+from .costs import Price
 from .lab import Lab
 
 KIND = "log group"
@@ -104,3 +105,9 @@ def _delete(lab: Lab, resource: cleanup.Resource) -> None:
 RESOURCE_KINDS = [
     cleanup.ResourceKind(KIND, _find, _delete, after=("lambda function", "ecs service", "ecs task"))
 ]
+
+# AWS list prices (us-east-1) of this service, for `helpers.costs.estimate`.
+PRICES = {
+    "logs_ingested_gb": Price(0.50, "GB ingested", "CloudWatch Logs, standard class"),
+    "logs_gb_month": Price(0.03, "GB-month", "CloudWatch Logs storage (compressed)"),
+}

@@ -3,12 +3,17 @@
 AWS takes minutes where the local cloud takes a second, and publishes its own metrics per
 minute where the local cloud publishes them per second. Helpers and notebooks ask
 `lab.pace` (one of the two `Pacing`s below) instead of branching on the backend, so the
-numbers live here and nowhere else.
+numbers live here and nowhere else. `progress_bar` draws a wait's (or a load's) progress.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from typing import Any
+
+from tqdm import tqdm as tqdm_std
+from tqdm.notebook import tqdm as tqdm_notebook
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,16 @@ class Pacing:
     aurora_instance_deleted: Wait
     aurora_cluster_deleted: Wait
     aurora_subnet_group_deleted: Wait
+    # RDS Proxy and VPC Lambda
+    rds_proxy_available: Wait  # a new proxy leaves `creating`
+    rds_proxy_targets_available: Wait  # registered targets turn AVAILABLE
+    rds_proxy_deleted: Wait
+    lambda_interfaces_released: Wait  # a detached or deleted VPC function's interfaces go
+    rds_proxy_metrics: Wait  # AWS/RDS proxy metrics appear in CloudWatch
+    # ElastiCache Serverless
+    cache_available: Wait  # a new serverless cache leaves `creating`
+    cache_deleted: Wait
+    cache_metrics: Wait  # AWS/ElastiCache metrics appear in CloudWatch
     # Seconds per datapoint of the metrics the backend publishes itself (AWS/RDS capacity).
     metric_period: int
     # Seconds per point when a notebook charts a burst of a few seconds.
@@ -81,6 +96,14 @@ LOCAL = Pacing(
     aurora_instance_deleted=_AURORA_LOCAL,
     aurora_cluster_deleted=_AURORA_LOCAL,
     aurora_subnet_group_deleted=_AURORA_LOCAL,
+    rds_proxy_available=Wait(estimate=3, interval=0.5, timeout=120),
+    rds_proxy_targets_available=Wait(estimate=3, interval=0.5, timeout=120),
+    rds_proxy_deleted=Wait(estimate=2, interval=0.5, timeout=120),
+    lambda_interfaces_released=Wait(estimate=1, interval=0.5, timeout=120),
+    rds_proxy_metrics=Wait(estimate=3, interval=1.0, timeout=60),
+    cache_available=Wait(estimate=2, interval=0.5, timeout=120),
+    cache_deleted=Wait(estimate=1, interval=0.5, timeout=120),
+    cache_metrics=Wait(estimate=3, interval=1.0, timeout=60),
     metric_period=1,
     chart_period=5,
 )
@@ -104,8 +127,68 @@ AWS = Pacing(
     aurora_instance_deleted=_aurora_on_aws(420),
     aurora_cluster_deleted=_aurora_on_aws(180),
     aurora_subnet_group_deleted=_aurora_on_aws(30),
+    rds_proxy_available=_aurora_on_aws(300),  # several minutes
+    rds_proxy_targets_available=_aurora_on_aws(180),
+    rds_proxy_deleted=_aurora_on_aws(120),
+    # Lambda releases a VPC function's network interfaces 20 to 40 minutes after a detach
+    # or delete (sometimes longer): until then they hold its security groups and subnets.
+    lambda_interfaces_released=Wait(estimate=1800, interval=30, timeout=3600),
+    rds_proxy_metrics=Wait(estimate=180, interval=20.0, timeout=900),
+    # "under a minute" per AWS's launch post; guides report 2 to 4 minutes, deletion several.
+    cache_available=Wait(estimate=120, interval=10.0, timeout=1200),
+    cache_deleted=Wait(estimate=180, interval=10.0, timeout=1800),
+    cache_metrics=Wait(estimate=180, interval=20.0, timeout=900),
     metric_period=60,
     chart_period=60,
 )
 
 BY_BACKEND = {"local": LOCAL, "aws": AWS}
+
+
+def progress_bar(*, total: float, desc: str, **options: Any) -> tqdm_std:
+    """A tqdm bar: a widget in a Jupyter kernel with ipywidgets, else text on stdout.
+
+    The widget leaves nothing behind when it closes (a wait that ends early is no error,
+    and a saved notebook keeps no widget that a later session cannot display).
+    """
+    if _in_widget_kernel():
+        return _WidgetBar(total=total, desc=desc, **options)
+    return tqdm_std(total=total, desc=desc, file=sys.stdout, **options)
+
+
+def _in_widget_kernel() -> bool:
+    """True in a Jupyter kernel that can show ipywidgets."""
+    try:
+        import ipywidgets  # noqa: F401
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and "IPKernelApp" in shell.config
+
+
+class _WidgetBar(tqdm_notebook):
+    """tqdm's notebook bar, shown as the widget alone and removed when it closes.
+
+    The output holds only the widget's view (no text/plain "HBox(...)" repr), and closing
+    empties it: a saved notebook keeps an empty output, and nbval, which skips widget views,
+    compares the same outputs whether or not a wait was long enough to draw a bar.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from IPython.display import display
+
+        super().__init__(*args, display=False, **kwargs)
+        view = {"version_major": 2, "version_minor": 0, "model_id": self.container.model_id}
+        self._handle = display(
+            {"application/vnd.jupyter.widget-view+json": view}, raw=True, display_id=True
+        )
+
+    def close(self) -> None:
+        """Close without tqdm's red 'danger' style for a bar that stopped before its total."""
+        if self.disable:
+            return
+        tqdm_std.close(self)
+        self.container.close()
+        if self._handle is not None:
+            self._handle.update({}, raw=True)

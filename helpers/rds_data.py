@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from botocore.exceptions import ClientError
 
+from .costs import Price
 from .waiting import wait_for
 
 if TYPE_CHECKING:
@@ -271,3 +272,9 @@ def _unless_resuming(call: Any, arguments: dict[str, Any]) -> dict[str, Any] | N
         if error.response.get("Error", {}).get("Code") == RESUMING:
             return None
         raise
+
+
+# AWS list prices (us-east-1) of this service, for `helpers.costs.estimate`.
+PRICES = {
+    "data_api_million_requests": Price(0.35, "million requests", "RDS Data API, first billion"),
+}

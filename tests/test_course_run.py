@@ -16,6 +16,8 @@ import pytest
 QUICK = {
     "18_fargate_http_service": ["-p", "LOAD_REQUESTS", "100"],
     "19_aurora_data_api": ["-p", "LOAD_SECONDS", "5", "-p", "LOAD_CALLERS", "2"],
+    "20_rds_proxy": ["-p", "STORM_EXTRA", "15", "-p", "HOLD_SECONDS", "3"],
+    "21_dynamodb_streams": ["-p", "LOAD_SECONDS", "5"],
 }
 
 
@@ -27,6 +29,8 @@ QUICK = {
         "17_fargate_batch_task",
         "18_fargate_http_service",
         "19_aurora_data_api",
+        "20_rds_proxy",
+        "21_dynamodb_streams",
     ],
 )
 def test_notebook_runs_twice_without_teardown_between(cloud, tmp_path, notebook):
