@@ -20,18 +20,7 @@ from typing import Any
 
 import psutil
 
-PRINTER = "def handler(event, context):\n    print('processing', event)\n    return {'ok': True}\n"
-TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Action": "sts:AssumeRole",
-            "Principal": {"Service": "lambda.amazonaws.com"},
-        }
-    ],
-}
-
+from .workload import PRINTER, TRUST
 
 CHECKPOINTS = (10_000, 50_000, 100_000)
 

@@ -1,0 +1,98 @@
+"""`make bench`'s portable workload and its comparison table (the timings are not asserted)."""
+
+from __future__ import annotations
+
+import socket
+
+import boto3
+
+import helpers
+from benchmarks.compare import compare_rows
+from benchmarks.targets import verdict
+from benchmarks.workload import Endpoint, Sizes, dynamodb_figures, lambda_figures
+
+SMALL = Sizes(latency_calls=20, cold_starts=2, callers=2, per_caller=5, rate_rounds=2)
+FIGURES = (
+    "dynamodb_get",
+    "dynamodb_put",
+    "lambda_cold_start",
+    "lambda_warm",
+    "lambda_rate_echo",
+    "lambda_rate_printing",
+)
+
+
+def _closed_port() -> int:
+    """A loopback port with nothing listening on it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_workload_measures_every_figure_on_the_local_cloud_and_reports_what_another_cannot(
+    lab: helpers.Lab,
+) -> None:
+    local = Endpoint("local cloud", lab.session, lab.endpoint_url)
+    measured = {**dynamodb_figures(local, SMALL), **lambda_figures(local, SMALL)}
+    assert all("error" not in measured[key] for key in FIGURES), measured
+    for key in ("dynamodb_get", "dynamodb_put", "lambda_warm"):
+        assert measured[key]["n"] == SMALL.latency_calls
+        assert 0 < measured[key]["median_ms"] <= measured[key]["p99_ms"]
+    for key in ("lambda_rate_echo", "lambda_rate_printing"):
+        rate = measured[key]
+        assert rate["errors"] == 0 and rate["n"] == 20 and len(rate["rounds"]) == 2
+        assert rate["per_s"] > 0
+    assert measured["lambda_cold_start"]["n"] == 2
+
+    url = f"http://127.0.0.1:{_closed_port()}"
+    session = boto3.Session(
+        aws_access_key_id="test", aws_secret_access_key="test", region_name=lab.region
+    )
+    unreachable = Endpoint(url, session, url)
+    failed = {**dynamodb_figures(unreachable, SMALL), **lambda_figures(unreachable, SMALL)}
+    assert all("EndpointConnectionError" in failed[key]["error"] for key in FIGURES), failed
+
+    rows = compare_rows(measured, failed, url, callers=SMALL.callers)
+    assert [row["figure"] for row in rows][2] == "Lambda invokes/s, 2 callers, echo handler"
+    assert all(row[url].startswith("cannot serve: EndpointConnectionError") for row in rows)
+    assert all(row["local cloud is"] == "" for row in rows)
+    assert all(row["local cloud"].endswith((" ms", " /s")) for row in rows)
+
+
+def test_ratios_read_from_the_local_clouds_side_and_targets_judge_the_right_way() -> None:
+    local = {
+        "lambda_warm": {"median_ms": 2.0, "p99_ms": 3.0, "n": 1},
+        "lambda_rate_echo": {"per_s": 500.0, "errors": 0},
+        "lambda_rate_printing": {"per_s": 900.0, "errors": 3},
+        "dynamodb_get": {"median_ms": 0.5, "p99_ms": 1.0, "n": 1},
+    }
+    other = {
+        "lambda_warm": {"median_ms": 50.0, "p99_ms": 60.0, "n": 1},
+        "lambda_rate_echo": {"per_s": 125.0, "errors": 0},
+        "lambda_rate_printing": {"per_s": 3600.0, "errors": 0},
+        "dynamodb_get": {"median_ms": 1.0, "p99_ms": 2.0, "n": 1},
+    }
+    rows = {row["figure"]: row for row in compare_rows(local, other, "other")}
+    warm = rows["Lambda warm invoke p50 (echo handler)"]
+    assert (warm["local cloud is"], warm["met"]) == ("ahead 25.0x", "NO")
+    echo = rows["Lambda invokes/s, 8 callers, echo handler"]
+    assert (echo["local cloud is"], echo["met"]) == ("ahead 4.0x", "NO")
+    printing = rows["Lambda invokes/s, 8 callers, handler that prints one line"]
+    assert printing["local cloud is"] == "behind 4.0x"
+    assert (printing["local cloud"], printing["met"]) == ("900 /s (3 errors)", "NO")
+    get = rows["DynamoDB GetItem p50"]
+    assert (get["local cloud is"], get["met"], get["local target"]) == (
+        "ahead 2.0x",
+        "yes",
+        "<= 0.8 ms (issue 18)",
+    )
+    cold = rows["Lambda cold start"]
+    assert (cold["local cloud"], cold["local target"], cold["met"]) == (
+        "cannot serve: not run",
+        "no target",
+        "",
+    )
+    assert verdict("lambda_rate_printing", 800.0)["met"] is True
+    assert verdict("lambda_rate_printing", 799.9)["met"] is False
+    assert verdict("cache_lambda_miss_over_hit", 5.0)["target"] == ">= 5x (issue 14)"
+    assert verdict(None, 1.0) == {"target": "no target", "met": None}
