@@ -120,8 +120,12 @@ def metrics_frame(
     same series, and its points are not this run's.
     """
     end = end or dt.datetime.now(dt.UTC)
-    connected = lab.started_at // period * period  # the start of the period it falls in
-    start = max(end - dt.timedelta(minutes=minutes), dt.datetime.fromtimestamp(connected, dt.UTC))
+    start = end - dt.timedelta(minutes=minutes)
+    # The start of the period this run connected in; a window that ends before it is asked
+    # for on purpose (a chart of an earlier burst) and is left as it is.
+    connected = dt.datetime.fromtimestamp(lab.started_at // period * period, dt.UTC)
+    if connected < end:
+        start = max(start, connected)
     queries = [m.query(f"m{i}", period) for i, m in enumerate(metrics)]
     response = lab.client("cloudwatch").get_metric_data(
         MetricDataQueries=queries, StartTime=start, EndTime=end, ScanBy="TimestampAscending"

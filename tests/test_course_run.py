@@ -18,6 +18,7 @@ QUICK = {
     "19_aurora_data_api": ["-p", "LOAD_SECONDS", "5", "-p", "LOAD_CALLERS", "2"],
     "20_rds_proxy": ["-p", "STORM_EXTRA", "15", "-p", "HOLD_SECONDS", "3"],
     "21_dynamodb_streams": ["-p", "LOAD_SECONDS", "5"],
+    "23_elasticache_cache_aside": ["-p", "SEED_TIMEOUT_S", "3", "-p", "LATENCY_SAMPLES", "5"],
 }
 
 
@@ -31,6 +32,7 @@ QUICK = {
         "19_aurora_data_api",
         "20_rds_proxy",
         "21_dynamodb_streams",
+        "23_elasticache_cache_aside",
     ],
 )
 def test_notebook_runs_twice_without_teardown_between(cloud, tmp_path, notebook):
