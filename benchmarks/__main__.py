@@ -23,6 +23,7 @@ from typing import Any
 
 from . import compare
 from .alb import bench_alb
+from .aurora import bench_cluster
 from .cloud import load_average, private_lab
 from .elasticache import bench_cache
 from .memory import bench_lambda_memory
@@ -95,23 +96,7 @@ def bench_data_api(lab: Any) -> dict[str, dict[str, float]]:
     """Data API ExecuteStatement: a primary-key SELECT and an INSERT on a local cluster."""
     import itertools
 
-    rds = lab.client("rds")
-    cluster = rds.create_db_cluster(
-        DBClusterIdentifier="bench",
-        Engine="aurora-mysql",
-        EngineVersion="8.0.mysql_aurora.3.08.0",
-        MasterUsername="admin",
-        ManageMasterUserPassword=True,
-        DatabaseName="bench",
-        ServerlessV2ScalingConfiguration={"MinCapacity": 0.5, "MaxCapacity": 4},
-    )["DBCluster"]
-    rds.create_db_instance(
-        DBInstanceIdentifier="bench-writer",
-        DBClusterIdentifier="bench",
-        Engine="aurora-mysql",
-        DBInstanceClass="db.serverless",
-    )
-    rds.enable_http_endpoint(ResourceArn=cluster["DBClusterArn"])
+    cluster = bench_cluster(lab, "bench", data_api=True)
     data = lab.client("rds-data")
     target = {
         "resourceArn": cluster["DBClusterArn"],

@@ -18,6 +18,7 @@ from typing import Any
 import pymysql
 import redis
 
+from .aurora import bench_cluster
 from .timing import timings
 
 HANDLER = """
@@ -94,21 +95,7 @@ def bench_cache(lab: Any) -> dict[str, Any]:
 def _database(lab: Any) -> dict[str, Any]:
     """An Aurora cluster with a table of 1,000 rows; its endpoint and master login."""
     rds = lab.client("rds")
-    cluster = rds.create_db_cluster(
-        DBClusterIdentifier="bench-cache-db",
-        Engine="aurora-mysql",
-        EngineVersion="8.0.mysql_aurora.3.08.0",
-        MasterUsername="admin",
-        ManageMasterUserPassword=True,
-        DatabaseName="bench",
-        ServerlessV2ScalingConfiguration={"MinCapacity": 0.5, "MaxCapacity": 4},
-    )["DBCluster"]
-    rds.create_db_instance(
-        DBInstanceIdentifier="bench-cache-db-writer",
-        DBClusterIdentifier="bench-cache-db",
-        Engine="aurora-mysql",
-        DBInstanceClass="db.serverless",
-    )
+    cluster = bench_cluster(lab, "bench-cache-db")
     secret = lab.client("secretsmanager").get_secret_value(
         SecretId=cluster["MasterUserSecret"]["SecretArn"]
     )

@@ -18,6 +18,7 @@ from typing import Any
 import psutil
 import pymysql
 
+from .aurora import bench_cluster
 from .timing import timings
 
 CLIENTS, QUERIES = 1000, 10
@@ -37,21 +38,7 @@ def _until(check: Any, timeout: float, what: str) -> Any:
 def _setup(lab: Any) -> dict[str, Any]:
     """A cluster with a table of 1,000 rows, a proxy in front of it, its target healthy."""
     rds = lab.client("rds")
-    cluster = rds.create_db_cluster(
-        DBClusterIdentifier="bench-proxy",
-        Engine="aurora-mysql",
-        EngineVersion="8.0.mysql_aurora.3.08.0",
-        MasterUsername="admin",
-        ManageMasterUserPassword=True,
-        DatabaseName="bench",
-        ServerlessV2ScalingConfiguration={"MinCapacity": 0.5, "MaxCapacity": 4},
-    )["DBCluster"]
-    rds.create_db_instance(
-        DBInstanceIdentifier="bench-proxy-writer",
-        DBClusterIdentifier="bench-proxy",
-        Engine="aurora-mysql",
-        DBInstanceClass="db.serverless",
-    )
+    cluster = bench_cluster(lab, "bench-proxy")
     master = json.loads(
         lab.client("secretsmanager").get_secret_value(
             SecretId=cluster["MasterUserSecret"]["SecretArn"]

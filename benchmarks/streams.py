@@ -20,6 +20,8 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from .aurora import bench_cluster
+
 SYNC = """
 import os
 import boto3
@@ -148,23 +150,7 @@ def _wait_state(lam: Any, mapping: str, state: str) -> None:
 
 def _cluster(lab: Any) -> dict[str, str]:
     """A local Aurora cluster with the Data API; the Data API target of its `bench` database."""
-    rds = lab.client("rds")
-    cluster = rds.create_db_cluster(
-        DBClusterIdentifier="bench-streams",
-        Engine="aurora-mysql",
-        EngineVersion="8.0.mysql_aurora.3.08.0",
-        MasterUsername="admin",
-        ManageMasterUserPassword=True,
-        DatabaseName="bench",
-        ServerlessV2ScalingConfiguration={"MinCapacity": 0.5, "MaxCapacity": 4},
-    )["DBCluster"]
-    rds.create_db_instance(
-        DBInstanceIdentifier="bench-streams-writer",
-        DBClusterIdentifier="bench-streams",
-        Engine="aurora-mysql",
-        DBInstanceClass="db.serverless",
-    )
-    rds.enable_http_endpoint(ResourceArn=cluster["DBClusterArn"])
+    cluster = bench_cluster(lab, "bench-streams", data_api=True)
     return {
         "resourceArn": cluster["DBClusterArn"],
         "database": "bench",
