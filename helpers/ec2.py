@@ -6,7 +6,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import naming
+from . import cleanup, naming
 from .costs import Price
 from .lab import Lab
 from .waiting import wait_for
@@ -105,6 +105,19 @@ def wait_for_interfaces(lab: Lab, group_id: str) -> None:
             "Lambda still holds interfaces in this security group. Run the teardown again "
             "later: it deletes whatever is free by then."
         ),
+    )
+
+
+def delete_released_security_group(lab: Lab, group_id: str) -> None:
+    """Remove rules that name the group, wait for its network interfaces, then delete it."""
+    revoke_references(lab, group_id)
+    wait_for_interfaces(lab, group_id)
+    cleanup.retry_while(
+        lab,
+        lambda: lab.client("ec2").delete_security_group(GroupId=group_id),
+        ("DependencyViolation",),
+        f"deleting {group_id} (network interfaces still attached)",
+        600,
     )
 
 

@@ -447,16 +447,7 @@ def _find_proxy_groups(lab: Lab) -> Iterable[cleanup.Resource]:
 
 
 def _delete_group(lab: Lab, resource: cleanup.Resource) -> None:
-    """Remove rules that name the group, wait for its network interfaces, then delete it."""
-    ec2.revoke_references(lab, resource.identifier)
-    ec2.wait_for_interfaces(lab, resource.identifier)
-    cleanup.retry_while(
-        lab,
-        lambda: lab.client("ec2").delete_security_group(GroupId=resource.identifier),
-        ("DependencyViolation",),
-        f"deleting {resource.identifier} (network interfaces still attached)",
-        600,
-    )
+    ec2.delete_released_security_group(lab, resource.identifier)
 
 
 RESOURCE_KINDS = [
