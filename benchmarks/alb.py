@@ -10,12 +10,11 @@ from __future__ import annotations
 import http.client
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .timing import timings
+from .timing import timings, until
 
 SERVER = textwrap.dedent(
     """
@@ -41,16 +40,6 @@ SERVER = textwrap.dedent(
     ThreadingHTTPServer(address, Handler).serve_forever()
     """
 )
-
-
-def _until(check: Any, timeout: float, what: str) -> Any:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise RuntimeError(f"benchmark setup: timed out waiting for {what}")
 
 
 def _getter(url: str) -> Any:
@@ -128,10 +117,10 @@ def bench_alb(lab: Any, repeat: int = 1000) -> dict[str, Any]:
         found = ecs.describe_tasks(cluster="bench", tasks=[task["taskArn"]])["tasks"][0]
         return found if found["lastStatus"] == "RUNNING" else None
 
-    described = _until(running, 60, "the task to run")
+    described = until(running, 60, "the task to run")
     address = described["containers"][0]["networkInterfaces"][0]["privateIpv4Address"]
     elb.register_targets(TargetGroupArn=group, Targets=[{"Id": address, "Port": 8080}])
-    _until(
+    until(
         lambda: (
             elb.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"][0][
                 "TargetHealth"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import zipfile
 from typing import Any
 
@@ -19,7 +18,7 @@ import pymysql
 import redis
 
 from .aurora import bench_cluster
-from .timing import timings
+from .timing import timings, until
 
 HANDLER = """
 import json, os, time
@@ -43,16 +42,6 @@ def handler(event, context):
 """
 
 
-def _until(check: Any, timeout: float, what: str) -> Any:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise RuntimeError(f"benchmark setup: timed out waiting for {what}")
-
-
 def bench_cache(lab: Any) -> dict[str, Any]:
     """Figures of the cache: hit and miss from the client, and the two Lambda paths."""
     from localcloud.certificates import ca_bundle
@@ -66,7 +55,7 @@ def bench_cache(lab: Any) -> dict[str, Any]:
         found = cache["ServerlessCaches"][0]
         return found if found["Status"] == "available" else None
 
-    endpoint = _until(available, 60, "the cache")["Endpoint"]
+    endpoint = until(available, 60, "the cache")["Endpoint"]
     database = _database(lab)
     client = redis.Redis(
         host=endpoint["Address"], port=endpoint["Port"], ssl=True,
@@ -105,7 +94,7 @@ def _database(lab: Any) -> dict[str, Any]:
         found = rds.describe_db_clusters(DBClusterIdentifier="bench-cache-db")["DBClusters"][0]
         return found if found["Status"] == "available" else None
 
-    found = _until(described, 120, "the cluster")
+    found = until(described, 120, "the cluster")
     login = {
         "host": found["Endpoint"], "port": int(found["Port"]), "user": "admin",
         "password": password, "database": "bench", "autocommit": True,

@@ -19,20 +19,10 @@ import psutil
 import pymysql
 
 from .aurora import bench_cluster
-from .timing import timings
+from .timing import timings, until
 
 CLIENTS, QUERIES = 1000, 10
 POOL_PERCENT = 50  # of max_connections: the rest leaves room for the benchmark's own look-ups
-
-
-def _until(check: Any, timeout: float, what: str) -> Any:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise RuntimeError(f"benchmark setup: timed out waiting for {what}")
 
 
 def _setup(lab: Any) -> dict[str, Any]:
@@ -79,7 +69,7 @@ def _setup(lab: Any) -> dict[str, Any]:
         RoleArn=role["Arn"],
         VpcSubnetIds=subnets,
     )
-    _until(
+    until(
         lambda: (
             rds.describe_db_proxies(DBProxyName="bench-proxy")["DBProxies"][0]["Status"]
             == "available"
@@ -93,7 +83,7 @@ def _setup(lab: Any) -> dict[str, Any]:
         targets = rds.describe_db_proxy_targets(DBProxyName="bench-proxy")["Targets"]
         return any(t.get("TargetHealth", {}).get("State") == "AVAILABLE" for t in targets)
 
-    _until(healthy, 60, "the proxy's target")
+    until(healthy, 60, "the proxy's target")
     rds.modify_db_proxy_target_group(
         DBProxyName="bench-proxy",
         TargetGroupName="default",

@@ -20,3 +20,14 @@ def timings(call: Callable[[], Any], repeat: int, warmup: int = 5) -> dict[str, 
     samples.sort()
     p99 = samples[min(len(samples) - 1, round(0.99 * len(samples)) - 1)]
     return {"median_ms": round(statistics.median(samples), 3), "p99_ms": round(p99, 3), "n": repeat}
+
+
+def until(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    """The first truthy result of `check`, polled every 0.2 s (a benchmark's set-up waits)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise RuntimeError(f"benchmark setup: timed out waiting for {what}")
