@@ -2,10 +2,16 @@
 
     python -m helpers.runner [NOTEBOOK ...] [--backend local|aws] [-p NAME VALUE]...
         [--timeout SECONDS] [--output-dir build/executed] [--keep-going | --fail-fast]
+        [--timing local|aws] [--twice] [--quick]
 
 NOTEBOOK is a path, a file name, a stem or just the number ("16"); default: every numbered
 notebook in notebooks/. Each notebook runs in its own papermill process, so a hung kernel
 can be stopped without taking the runner down, and its teardown still happens.
+
+--twice runs each notebook two times in a row: first with CLEANUP False, keeping what it
+made, then again on top of those resources (every step must find or reuse them) and tearing
+down. --quick gives the notebooks with load bursts shorter ones (QUICK_PARAMETERS), for
+test runs. Resources left behind after the run fail it.
 """
 
 from __future__ import annotations
@@ -42,6 +48,16 @@ HEARTBEAT_SECONDS = 60.0
 INTERRUPT_GRACE_SECONDS = 20.0  # time for nbclient to shut its kernel down after SIGINT
 ERROR_WIDTH = 100
 STATUSES = ("passed", "failed", "timed out", "not run")
+FIRST_RUN_DIR = "first-run"  # where --twice keeps the first run's executed notebooks
+
+# Shorter load bursts for test runs (--quick); -p values still win.
+QUICK_PARAMETERS: dict[str, dict[str, str]] = {
+    "18_fargate_http_service": {"LOAD_REQUESTS": "100"},
+    "19_aurora_data_api": {"LOAD_SECONDS": "5", "LOAD_CALLERS": "2"},
+    "20_rds_proxy": {"STORM_EXTRA": "15", "HOLD_SECONDS": "3"},
+    "21_dynamodb_streams": {"LOAD_SECONDS": "5"},
+    "23_elasticache_cache_aside": {"SEED_TIMEOUT_S": "3", "LATENCY_SAMPLES": "5"},
+}
 
 Teardown = Callable[[str, str, str, str], None]  # (pattern, backend, region, run_id)
 
@@ -92,6 +108,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     order.add_argument("--keep-going", dest="fail_fast", action="store_false", help="(default)")
     order.add_argument("--fail-fast", dest="fail_fast", action="store_true")
     add("--i-accept-aws-costs", dest="accept_costs", action="store_true")
+    add("--twice", action="store_true", help="each notebook twice: keep, then rerun and tear down")
+    add("--quick", action="store_true", help="shorter load bursts (QUICK_PARAMETERS)")
     add(
         "--timing",
         choices=("local", "aws"),
@@ -108,6 +126,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"backend must be 'local' or 'aws', not {args.backend!r}")
     if args.timeout <= 0:
         parser.error("--timeout must be positive")
+    if args.twice and "CLEANUP" in args.parameters:
+        parser.error("--twice sets CLEANUP itself (False, then True); drop -p CLEANUP")
     return args
 
 
@@ -143,12 +163,18 @@ def resolve_notebooks(names: Sequence[str], folder: Path = NOTEBOOKS_DIR) -> lis
     return chosen or available
 
 
-def plan_job(nb_path: Path, args: argparse.Namespace, session_run_id: str) -> Job:
+def plan_job(
+    nb_path: Path, args: argparse.Namespace, session_run_id: str, cleanup: bool | None = None
+) -> Job:
     """The parameters for one notebook (BACKEND, -p values, a RUN_ID if its own is empty)."""
     declared = declared_parameters(read(nb_path))
     defaults = {name: p.default for name, p in declared.items()}
     params: dict[str, Any] = {"BACKEND": args.backend}
-    for name, raw in args.parameters.items():
+    given = dict(QUICK_PARAMETERS.get(nb_path.stem, {})) if args.quick else {}
+    given.update(args.parameters)
+    if cleanup is not None:
+        given["CLEANUP"] = str(cleanup)
+    for name, raw in given.items():
         value = parse_value(raw)
         # "-p RUN_ID 2024" must stay the string that a `str` parameter expects.
         is_text = name in declared and declared[name].annotation == "str"
@@ -280,16 +306,18 @@ def run_teardown(job: Job, result: Result, teardown: Teardown, label: str) -> No
             result.status, result.error = "failed", f"teardown: {message}"
 
 
-def run_one(job: Job, args: argparse.Namespace, teardown: Teardown, label: str) -> Result:
+def run_one(
+    job: Job, args: argparse.Namespace, teardown: Teardown, label: str, out_dir: Path | None = None
+) -> Result:
     """Execute one notebook and then, whatever happened, tear its pattern down."""
     print(f"{label}: running with {job.params}", flush=True)
     result = Result(job.path.stem, "failed", error="the runner stopped during this notebook")
     try:
-        result = execute(job, args.output_dir, args.timeout, label)
+        result = execute(job, out_dir or args.output_dir, args.timeout, label)
     except Exception as exc:  # a broken run of one notebook must not end the course run
         result.error = _first_line(f"runner: {type(exc).__name__}: {exc}")
     finally:
-        if parse_value(args.parameters.get("CLEANUP", "")) is False:
+        if job.params.get("CLEANUP") is False:
             result.teardown = "skipped"
         else:
             run_teardown(job, result, teardown, label)
@@ -298,20 +326,27 @@ def run_one(job: Job, args: argparse.Namespace, teardown: Teardown, label: str) 
     return result
 
 
-def leftover_report(jobs: Sequence[Job]) -> str:
-    """Course resources still present for the runs just made (teardown should leave none)."""
+def leftover_report(jobs: Sequence[Job]) -> tuple[str, bool]:
+    """Course resources still present for the runs just made, and whether there are none."""
     try:
         from helpers import cleanup, connect
         from helpers.report import text_table
     except ImportError as exc:
-        return f"course resources left: unknown (cannot import helpers: {exc})"
+        return f"course resources left: unknown (cannot import helpers: {exc})", False
     found = []
-    for backend, region, run_id in sorted(
-        {(j.params["BACKEND"], j.region, j.run_id) for j in jobs}
-    ):
+    torn_down = {
+        (j.params["BACKEND"], j.region, j.run_id)
+        for j in jobs
+        if j.params.get("CLEANUP") is not False
+    }
+    if not torn_down:
+        return "course resources left: not checked (every run kept them: CLEANUP False)", True
+    for backend, region, run_id in sorted(torn_down):
         lab = connect(backend, region=region, run_id=run_id, quiet=True)
         found += [r.row() for r in cleanup.find_resources(lab)]
-    return "course resources left: " + ("none" if not found else f"\n{text_table(found)}")
+    return "course resources left: " + (
+        "none" if not found else f"\n{text_table(found)}"
+    ), not found
 
 
 def format_summary(results: Sequence[Result]) -> str:
@@ -334,7 +369,7 @@ def format_summary(results: Sequence[Result]) -> str:
 def main(
     argv: Sequence[str] | None = None,
     teardown: Teardown = teardown_pattern,
-    leftovers: Callable[[Sequence[Job]], str] = leftover_report,
+    leftovers: Callable[[Sequence[Job]], tuple[str, bool]] = leftover_report,
 ) -> int:
     """Run the chosen notebooks, print a summary table, and return the exit status."""
     args = parse_args(argv)
@@ -357,16 +392,24 @@ def main(
     session_run_id = "r" + secrets.token_hex(3)  # short and lowercase: valid in any AWS name
     results: list[Result] = []
     jobs: list[Job] = []
+    # --twice: (keep, first-run folder) then (tear down, output folder); else one plain run.
+    passes = [(False, args.output_dir / FIRST_RUN_DIR), (True, args.output_dir)]
     for i, nb_path in enumerate(notebooks, 1):
-        if args.fail_fast and any(r.status != "passed" for r in results):
-            results.append(Result(nb_path.stem, "not run"))
-            continue
-        jobs.append(plan_job(nb_path, args, session_run_id))
-        results.append(run_one(jobs[-1], args, teardown, f"[{i}/{len(notebooks)}] {nb_path.stem}"))
-    summary = f"{format_summary(results)}\n\n{leftovers(jobs)}"
+        for cleanup, out_dir in passes if args.twice else [(None, args.output_dir)]:
+            name = nb_path.stem + (" (kept)" if cleanup is False else "")
+            if args.fail_fast and any(r.status != "passed" for r in results):
+                results.append(Result(name, "not run"))
+                continue
+            out_dir.mkdir(parents=True, exist_ok=True)
+            jobs.append(plan_job(nb_path, args, session_run_id, cleanup))
+            label = f"[{i}/{len(notebooks)}] {name}"
+            results.append(run_one(jobs[-1], args, teardown, label, out_dir))
+            results[-1].notebook = name
+    report, clean = leftovers(jobs)
+    summary = f"{format_summary(results)}\n\n{report}"
     (args.output_dir / "summary.txt").write_text(summary + "\n")
     print(f"\n{summary}\nExecuted notebooks, logs and summary.txt: {args.output_dir}")
-    return 0 if all(r.status == "passed" for r in results) else 1
+    return 0 if clean and all(r.status == "passed" for r in results) else 1
 
 
 if __name__ == "__main__":

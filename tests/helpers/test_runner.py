@@ -237,6 +237,22 @@ def test_plan_job_replaces_an_empty_run_id_so_teardown_can_find_the_run(tmp_path
     assert job.run_id == "rsession"
 
 
+def test_quick_parameters_apply_only_when_asked_and_yield_to_p_values(tmp_path: Path) -> None:
+    notebook = make_notebook(tmp_path / "19_aurora_data_api.ipynb")
+    quick = runner.QUICK_PARAMETERS["19_aurora_data_api"]
+    plain = runner.plan_job(notebook, runner.parse_args([]), "rsession")
+    assert not set(quick) & set(plain.params)
+    args = runner.parse_args(["--quick", "-p", "LOAD_CALLERS", "4"])
+    job = runner.plan_job(notebook, args, "rsession", cleanup=False)
+    assert job.params["LOAD_SECONDS"] == int(quick["LOAD_SECONDS"])
+    assert (job.params["LOAD_CALLERS"], job.params["CLEANUP"]) == (4, False)
+
+
+def test_twice_refuses_a_cleanup_parameter() -> None:
+    with pytest.raises(SystemExit):
+        runner.parse_args(["--twice", "-p", "CLEANUP", "True"])
+
+
 def test_plan_job_passes_consent_given_by_flag(tmp_path: Path) -> None:
     notebook = make_notebook(tmp_path / "16_x.ipynb")
     args = runner.parse_args(["--backend", "aws", "--i-accept-aws-costs"])
@@ -339,8 +355,9 @@ def test_a_failed_teardown_fails_a_passing_notebook(
 def test_cleanup_false_skips_the_teardown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(runner, "execute", fake_execute("passed"))
     teardown = TeardownRecorder()
-    job = Job(make_notebook(tmp_path / "16_x.ipynb"), {"BACKEND": "local"}, "us-east-1", "dev")
-    result = runner.run_one(job, runner.parse_args(["-p", "CLEANUP", "False"]), teardown, "x")
+    params = {"BACKEND": "local", "CLEANUP": False}
+    job = Job(make_notebook(tmp_path / "16_x.ipynb"), params, "us-east-1", "dev")
+    result = runner.run_one(job, runner.parse_args([]), teardown, "x")
     assert (result.status, result.teardown) == ("passed", "skipped")
     assert teardown.calls == []
 
@@ -381,9 +398,9 @@ def _has_python3_kernel() -> bool:
     return True
 
 
-def no_leftovers(jobs: object) -> str:
-    """Stands in for the runner's live leftover check (covered by the course-run test)."""
-    return "course resources left: none"
+def no_leftovers(jobs: object) -> tuple[str, bool]:
+    """Stands in for the runner's live leftover check (make test's course run covers it)."""
+    return "course resources left: none", True
 
 
 needs_kernel = pytest.mark.skipif(not _has_python3_kernel(), reason="no python3 kernel")
@@ -413,6 +430,33 @@ def test_runner_executes_reports_and_tears_down_every_notebook(
     assert re.search(r"^16_ok +passed +[\d.]+ +done$", summary, re.MULTILINE)
     assert re.search(r"^17_bad +failed +[\d.]+ +done +ValueError: broken step$", summary, re.M)
     assert "1 passed, 1 failed" in capsys.readouterr().out
+
+
+def test_twice_keeps_then_reruns_and_tears_down_and_leftovers_fail_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran: list[tuple[Any, Path]] = []
+
+    def execute(job: Job, out_dir: Path, timeout: float, label: str) -> Result:
+        ran.append((job.params["CLEANUP"], out_dir))
+        return Result(job.path.stem, "passed", 1.0)
+
+    monkeypatch.setattr(runner, "execute", execute)
+    notebook = make_notebook(tmp_path / "16_x.ipynb")
+    out_dir = tmp_path / "out"
+    teardown = TeardownRecorder()
+    argv = [str(notebook), "--twice", "--output-dir", str(out_dir)]
+
+    def left(jobs: object) -> tuple[str, bool]:
+        return "course resources left:\nlambda-function  x", False
+
+    assert runner.main(argv, teardown=teardown, leftovers=left) == 1
+    assert ran == [(False, out_dir / runner.FIRST_RUN_DIR), (True, out_dir)]
+    assert teardown.calls == [("16", "local", "eu-west-1", "dev")]  # after the second run only
+    summary = (out_dir / "summary.txt").read_text()
+    assert re.search(r"^16_x \(kept\) +passed .* skipped$", summary, re.MULTILINE)
+    assert re.search(r"^16_x +passed .* done$", summary, re.MULTILINE)
+    assert runner.main(argv, teardown=teardown, leftovers=no_leftovers) == 0
 
 
 @needs_kernel
