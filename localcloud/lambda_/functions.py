@@ -63,6 +63,7 @@ class FunctionSpec:
     max_retry_attempts: int
     max_event_age_s: int
     fingerprint: str = field(compare=False)
+    task_root_on_aws: str = "/var/task"  # what tracebacks show instead of task_root
 
 
 def function_not_found(
@@ -107,8 +108,9 @@ def resolve(
         return cached
     environment = dict(configuration.get("Environment", {}).get("Variables", {}))
     handler = configuration.get("Handler") or ""
+    task_root_on_aws = "/var/task"
     if image_uri:
-        command, cwd, task_root, image_env, handler = _image_command(
+        command, cwd, (task_root, task_root_on_aws), image_env, handler = _image_command(
             moto, region, account_id, image_uri, image_config
         )
         environment = {**image_env, **environment}
@@ -128,6 +130,7 @@ def resolve(
         command=command,
         cwd=cwd,
         task_root=task_root,
+        task_root_on_aws=task_root_on_aws,
         environment=environment,
         reserved_concurrency=None if reserved is None else int(reserved),  # 0: always throttle
         max_retry_attempts=int(
@@ -171,8 +174,8 @@ def _extracted_zip(state_dir: Path, code_sha: str, code_bytes: bytes) -> Path:
 
 def _image_command(
     moto: MotoGateway, region: str, account_id: str, image_uri: str, image_config: Any
-) -> tuple[list[str], str, str, dict[str, str], str]:
-    """Command, working directory, task root, environment and handler of an image function."""
+) -> tuple[list[str], str, tuple[str, str], dict[str, str], str]:
+    """Command, working directory, task root (here, in the image), environment and handler."""
     digest = image_digest(moto, region, account_id, image_uri)
     image = load_local_image(digest) if digest else None
     if image is None:
@@ -192,7 +195,8 @@ def _image_command(
     env["LAMBDA_TASK_ROOT"] = task_root
     handler = _handler_from(entrypoint, command, image_uri)
     argv = [image["python"], "-m", "awslambdaric", handler]
-    return argv, str(rootfs / workdir.lstrip("/")), task_root, env, handler
+    task_roots = (task_root, "/" + task_root_image_path.strip("/"))
+    return argv, str(rootfs / workdir.lstrip("/")), task_roots, env, handler
 
 
 def _handler_from(entrypoint: list[str], command: list[str], image_uri: str) -> str:
@@ -228,6 +232,27 @@ def image_digest(moto: MotoGateway, region: str, account_id: str, image_uri: str
             if tag in (getattr(image, "image_tags", None) or [image.image_tag]):
                 return image.get_image_digest()
     return None
+
+
+def resolved_image(function: dict[str, Any]) -> dict[str, Any]:
+    """A GetFunction answer whose Code.ResolvedImageUri is `<repository>@sha256:<digest>`.
+
+    moto cuts a digest URI at its first ":" ("repo@sha256@sha256:..."); AWS gives the
+    repository and the digest that the tag or digest resolved to at deployment.
+    """
+    code, digest = (
+        function.get("Code") or {},
+        (function.get("Configuration") or {}).get("CodeSha256"),
+    )
+    if code.get("ImageUri") and digest:
+        image_uri = code["ImageUri"]
+        if "@" in image_uri:
+            repository = image_uri.split("@", 1)[0]
+        else:  # by tag: the registry host has no port, so the tag is after the name's ":"
+            head, name = image_uri.rsplit("/", 1)
+            repository = f"{head}/{name.split(':', 1)[0]}"
+        code["ResolvedImageUri"] = f"{repository}@sha256:{digest}"
+    return function
 
 
 def remove_extracted_code(state_dir: Path) -> None:

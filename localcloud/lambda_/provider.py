@@ -85,7 +85,7 @@ from ..protocols import ServiceError
 from ..registry import Provider, RequestContext
 from . import vpc
 from .event_sources import EventSourceMappings
-from .functions import FunctionSpec, function_exists, remove_extracted_code, resolve
+from .functions import FunctionSpec, function_exists, remove_extracted_code, resolve, resolved_image
 from .pool import Pools
 from .runtime_api import Invocation
 from .worker import Outcome, Worker
@@ -220,10 +220,10 @@ class LambdaProvider(Provider):
         return self._with_vpc(self._moto("UpdateFunctionConfiguration", params, context), context)
 
     def GetFunction(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
-        """moto's function with its VpcConfig's real VPC id."""
+        """moto's function with its VpcConfig's real VPC id and a well-formed ResolvedImageUri."""
         result = self._moto("GetFunction", params, context)
         self._with_vpc(result.get("Configuration") or {}, context)
-        return result
+        return resolved_image(result)
 
     def GetFunctionConfiguration(
         self, params: dict[str, Any], context: RequestContext

@@ -88,15 +88,25 @@ class Worker:
         first_poll = self.api.first_poll_at or dispatched
         init_ms = (first_poll - self._spawned_at) * 1000 if cold else None
         self.last_used = time.monotonic()
+        before, output, body = (
+            earlier_output + self._take_init_output(),
+            self._drain(),
+            invocation.body,
+        )
+        if kind in ("function_error", "init_error"):
+            # Tracebacks name the code's files where AWS has them, /var/task/..., not here.
+            local, on_aws = self.spec.task_root.encode(), self.spec.task_root_on_aws.encode()
+            before, output = before.replace(local, on_aws), output.replace(local, on_aws)
+            body = body.replace(local, on_aws) if body else body
         return Outcome(
             kind=kind,
-            body=invocation.body,
+            body=body,
             content_type=invocation.content_type,
             duration_ms=duration_ms,
             init_ms=init_ms,
             max_memory_mb=self._peak_memory_mb(),
-            before_lines=_lines(earlier_output + self._take_init_output()),
-            lines=_lines(self._drain()),
+            before_lines=_lines(before),
+            lines=_lines(output),
             exit_detail=detail,
         )
 

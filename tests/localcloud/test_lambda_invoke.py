@@ -137,6 +137,12 @@ def test_handler_exception_is_200_with_unhandled_and_the_error_document(function
     assert error["errorType"] == "ValueError" and error["errorMessage"] == "asked to fail"
     assert error["requestId"] == response["ResponseMetadata"]["RequestId"]
     assert any("in fail" in frame for frame in error["stackTrace"])
+    # The handler's file is named where Lambda keeps it, not where the local cloud does.
+    frame = next(f for f in error["stackTrace"] if "in fail" in f)
+    assert frame.startswith('  File "/var/task/'), frame
+    response, _ = _invoke(client, create("fail"), LogType="Tail")
+    tail = base64.b64decode(response["LogResult"]).decode()
+    assert 'File "/var/task/' in tail
 
 
 def test_timeout_kills_the_worker_and_the_next_invoke_starts_fresh(functions):
