@@ -25,15 +25,11 @@ _MB = 1024 * 1024
 def ensure_repository(lab: Lab, pattern: str, name: str) -> dict[str, Any]:
     """Return the repository `<prefix>-<run_id>-<pattern>-<name>`, creating it if missing.
 
-    Put "sagemaker" in `name` (e.g. "sagemaker-fn"): SageMaker's default execution role
-    (AmazonSageMakerFullAccess) may push only to repositories whose name contains
-    "sagemaker", so such a name works from a Studio notebook without extra IAM permissions.
-    The repository is private, tagged with the course tags, tags are mutable (a re-push
+    Every course repository is named like every other course resource (`scd-...`), which
+    the course's IAM policy for students (docs/student-policy.json) allows. The repository is private, tagged with the course tags, tags are mutable (a re-push
     moves `latest`) and scan-on-push is off (scans cost time and are not part of the course).
     """
     repository_name = lab.name(pattern, name, max_length=256)
-    if "sagemaker" not in repository_name and not lab.is_local:
-        print(f"note: {repository_name} lacks 'sagemaker': SageMaker's default role cannot push")
     client = lab.client("ecr")
     try:
         found = client.describe_repositories(repositoryNames=[repository_name])
@@ -54,8 +50,8 @@ def ensure_repository(lab: Lab, pattern: str, name: str) -> dict[str, Any]:
             raise
         raise PermissionError(
             f"this role may not create the ECR repository {repository_name} "
-            f"({error.response['Error'].get('Message', '')}). Ask for ecr:CreateRepository on "
-            "repository/*sagemaker*, or have someone create it once with this exact name."
+            f"({error.response['Error'].get('Message', '')}). Ask your administrator to attach "
+            "the course's policy (docs/student-policy.json) to your role or user."
         ) from error
     lab.ledger.record(KIND, repository_name, pattern)
     return created
