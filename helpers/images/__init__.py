@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,13 +104,22 @@ def _build_with_docker(lab: Lab, repository: dict[str, Any], context: Path, tag:
     builder unless BuildKit is requested (`version=2`, which the SDK never sends): one image
     for one platform, no provenance or SBOM attestations, so ECR receives a single image
     manifest, which is what Lambda requires (a multi-platform or attestation index is
-    refused with "image manifest, config or layer media type ... is not supported"). After
-    the push the manifest's media type is checked anyway. In SageMaker Studio the engine is
-    reached with API 1.41 and builds join the `sagemaker` network, the only one allowed.
+    refused with "image manifest, config or layer media type ... is not supported"). An
+    engine that stores images in containerd builds with BuildKit whatever the API asks, and
+    pushes an index with an attestation: there the docker CLI builds with
+    `--provenance=false --sbom=false` instead. After the push the manifest's media type is
+    checked anyway. In SageMaker Studio the engine is reached with API 1.41 and builds join
+    the `sagemaker` network, the only one allowed.
     """
     client = _docker_or_explain()
     uri = repository["repositoryUri"]
     log: list[str] = []
+    ecr = lab.client("ecr")
+    data = ecr.get_authorization_token()["authorizationData"][0]
+    username, password = base64.b64decode(data["authorizationToken"]).decode().split(":", 1)
+    if _stores_images_in_containerd(client):
+        _build_and_push_with_cli(f"{uri}:{tag}", context, data["proxyEndpoint"], password, log)
+        return pushed_image(lab, repository, tag, log)
     options: dict[str, Any] = {"network_mode": STUDIO_NETWORK} if in_sagemaker_studio() else {}
     chunks = client.api.build(
         path=str(context),
@@ -125,9 +136,6 @@ def _build_with_docker(lab: Lab, repository: dict[str, Any], context: Path, tag:
         for line in str(chunk.get("stream", "")).splitlines():
             if line.strip():
                 show_build_line(log, line)
-    ecr = lab.client("ecr")
-    data = ecr.get_authorization_token()["authorizationData"][0]
-    username, password = base64.b64decode(data["authorizationToken"]).decode().split(":", 1)
     client.login(username=username, password=password, registry=data["proxyEndpoint"])
     auth = {"username": username, "password": password}
     for chunk in client.api.push(uri, tag=tag, stream=True, decode=True, auth_config=auth):
@@ -135,18 +143,70 @@ def _build_with_docker(lab: Lab, repository: dict[str, Any], context: Path, tag:
             raise ImageBuildError(f"docker push to {uri} failed: {_error_text(chunk)}")
         if chunk.get("status") and not chunk.get("progressDetail"):
             show_build_line(log, " ".join(str(chunk[k]) for k in ("id", "status") if chunk.get(k)))
-    detail = ecr.describe_images(
+    return pushed_image(lab, repository, tag, log)
+
+
+def pushed_image(
+    lab: Lab, repository: dict[str, Any], tag: str, log: list[str] | None = None
+) -> BuiltImage:
+    """An image already pushed as `tag` (by this helper, or by hand, e.g. in CloudShell).
+
+    Lambda runs only single images: an index (multi-platform or with attestations) is refused.
+    """
+    detail = lab.client("ecr").describe_images(
         repositoryName=repository["repositoryName"], imageIds=[{"imageTag": tag}]
     )["imageDetails"][0]
     media_type = detail.get("imageManifestMediaType", "")
     if media_type and media_type not in _SINGLE_IMAGE_TYPES:
         raise ImageBuildError(
             f"ECR received a {media_type} (a multi-platform or attestation index); Lambda "
-            "needs one image manifest. Build with the classic builder, or with buildx "
-            "`--platform linux/amd64 --provenance=false --sbom=false`."
+            f"needs one image manifest. Build and push it again with: {_cli_command('URI:TAG')}"
         )
     digest = detail["imageDigest"]
-    return BuiltImage(f"{uri}@{digest}", digest, int(detail.get("imageSizeInBytes", 0)), tag, log)
+    size = int(detail.get("imageSizeInBytes", 0))
+    return BuiltImage(f"{repository['repositoryUri']}@{digest}", digest, size, tag, log or [])
+
+
+def _stores_images_in_containerd(client: Any) -> bool:
+    """Whether the engine uses the containerd image store (`docker info`: driver-type)."""
+    status = client.info().get("DriverStatus") or []
+    return any("containerd" in str(value) for _, value in status)
+
+
+def _cli_command(image: str, context: str = ".", network: str | None = None) -> str:
+    """The docker CLI build that gives Lambda one linux/amd64 manifest, with any builder."""
+    joins = f" --network {network}" if network else ""
+    return (
+        f"docker build --platform {PLATFORM} --provenance=false --sbom=false{joins} "
+        f"--tag {image} --push {context}"
+    )
+
+
+def _build_and_push_with_cli(
+    image: str, context: Path, registry: str, password: str, log: list[str]
+) -> None:
+    """Log the docker CLI in to ECR, then build and push with BuildKit's attestations off."""
+    docker = shutil.which("docker")
+    if docker is None:
+        raise ImageBuildError(
+            "This Docker engine stores images in containerd, and its API cannot build an "
+            "image Lambda accepts; the docker CLI can, but it is not on PATH. Install it, or "
+            "turn the containerd image store off (Docker Desktop: Settings > General), or "
+            f"build by hand: {_cli_command(image, str(context))}"
+        )
+    login = [docker, "login", "--username", "AWS", "--password-stdin", registry]
+    subprocess.run(login, input=password, text=True, check=True, capture_output=True)
+    network = STUDIO_NETWORK if in_sagemaker_studio() else None
+    command = [docker, *_cli_command(image, str(context), network).split()[1:]]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as build:
+        assert build.stdout is not None
+        for line in build.stdout:
+            if line.strip():
+                show_build_line(log, line.rstrip())
+    if build.returncode != 0:
+        raise ImageBuildError(f"docker build failed (exit {build.returncode}): {log[-1:]}")
 
 
 def _docker_or_explain() -> Any:
@@ -161,7 +221,10 @@ def _docker_or_explain() -> Any:
             "  1. enable Docker: start Docker Desktop or the docker service; in SageMaker "
             "Studio, set DockerSettings.EnableDockerAccess=ENABLED on the domain and restart "
             "the JupyterLab app;\n"
-            "  2. run this notebook in AWS CloudShell, which has Docker in most regions;\n"
+            "  2. build and push in AWS CloudShell, which has Docker (but no Jupyter): copy the "
+            f"build context there, run `{_cli_command('<repositoryUri>:<tag>')}` after "
+            "`docker login`, and continue here with "
+            "`image = helpers.images.pushed_image(lab, repository, '<tag>')`;\n"
             "  3. build with AWS CodeBuild (a later option of the course).\n"
             'The local backend (BACKEND = "local") needs no Docker.'
         ) from error

@@ -10,9 +10,9 @@ import pytest
 from helpers import images
 from localcloud import images as local_images
 
-URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/scd-dev-16-sagemaker-fn"
+URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/scd-dev-16-fn"
 DIGEST = "sha256:" + "ab" * 32
-REPOSITORY = {"repositoryName": "scd-dev-16-sagemaker-fn", "repositoryUri": URI}
+REPOSITORY = {"repositoryName": "scd-dev-16-fn", "repositoryUri": URI}
 
 
 class FakeApi:
@@ -32,12 +32,16 @@ class FakeApi:
 
 
 class FakeDocker:
-    def __init__(self, api: FakeApi) -> None:
+    def __init__(self, api: FakeApi, driver_status: list | None = None) -> None:
         self.api = api
         self.logins: list[dict[str, Any]] = []
+        self.driver_status = driver_status or [["Backing Filesystem", "extfs"]]
 
     def ping(self) -> bool:
         return True
+
+    def info(self) -> dict:
+        return {"DriverStatus": self.driver_status}
 
     def login(self, **kwargs: Any) -> dict:
         self.logins.append(kwargs)
@@ -85,8 +89,10 @@ PUSH_OK = [
 V2 = "application/vnd.docker.distribution.manifest.v2+json"
 
 
-def fake_engine(monkeypatch, build=BUILD_OK, push=PUSH_OK, studio=False) -> FakeDocker:
-    docker = FakeDocker(FakeApi(build, push))
+def fake_engine(
+    monkeypatch, build=BUILD_OK, push=PUSH_OK, studio=False, driver_status=None
+) -> FakeDocker:
+    docker = FakeDocker(FakeApi(build, push), driver_status)
     monkeypatch.setattr(images, "docker_client", lambda: docker)
     monkeypatch.setattr(images, "in_sagemaker_studio", lambda: studio)
     return docker
@@ -142,6 +148,47 @@ def test_an_image_index_is_refused_because_lambda_needs_one_manifest(monkeypatch
     index = FakeLab("application/vnd.oci.image.index.v1+json")
     with pytest.raises(images.ImageBuildError, match="--provenance=false"):
         images._build_with_docker(index, REPOSITORY, tmp_path, "v1")
+
+
+FAKE_CLI = """#!/bin/sh
+echo "$@" >> "$(dirname "$0")/calls"
+if [ "$1" = login ]; then cat >> "$(dirname "$0")/stdin"; exit 0; fi
+echo "#1 building with BuildKit"
+echo "#9 pushing manifest done"
+"""
+
+
+def test_a_containerd_image_store_builds_with_the_cli_without_attestations(monkeypatch, tmp_path):
+    containerd = [["driver-type", "io.containerd.snapshotter.v1"]]
+    docker = fake_engine(monkeypatch, driver_status=containerd)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(FAKE_CLI)
+    (bin_dir / "docker").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    built = images._build_with_docker(FakeLab(V2), REPOSITORY, tmp_path, "v1")
+    login, build = (bin_dir / "calls").read_text().splitlines()
+    assert (
+        login
+        == "login --username AWS --password-stdin https://123456789012.dkr.ecr.us-east-1.amazonaws.com"
+    )
+    assert (bin_dir / "stdin").read_text() == "secret-password"  # never on the command line
+    assert build == (
+        f"build --platform linux/amd64 --provenance=false --sbom=false --tag {URI}:v1 "
+        f"--push {tmp_path}"
+    )
+    assert docker.api.calls == []  # the engine API's build is not used there
+    assert built.image_uri == f"{URI}@{DIGEST}" and "#9 pushing manifest done" in built.log
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(images.ImageBuildError, match="docker CLI can, but it is not on PATH"):
+        images._build_with_docker(FakeLab(V2), REPOSITORY, tmp_path, "v1")
+
+
+def test_an_image_pushed_by_hand_is_taken_once_checked(monkeypatch):
+    assert images.pushed_image(FakeLab(V2), REPOSITORY, "v1").image_uri == f"{URI}@{DIGEST}"
+    index = FakeLab("application/vnd.oci.image.index.v1+json")
+    with pytest.raises(images.ImageBuildError, match="one image manifest"):
+        images.pushed_image(index, REPOSITORY, "v1")
 
 
 def test_without_a_docker_engine_the_error_names_the_ways_out(monkeypatch, tmp_path):
