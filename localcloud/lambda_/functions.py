@@ -234,24 +234,19 @@ def image_digest(moto: MotoGateway, region: str, account_id: str, image_uri: str
     return None
 
 
-def resolved_image(function: dict[str, Any]) -> dict[str, Any]:
+def resolved_image(
+    function: dict[str, Any], moto: MotoGateway, region: str, account_id: str
+) -> dict[str, Any]:
     """A GetFunction answer whose Code.ResolvedImageUri is `<repository>@sha256:<digest>`.
 
-    moto cuts a digest URI at its first ":" ("repo@sha256@sha256:..."); AWS gives the
-    repository and the digest that the tag or digest resolved to at deployment.
+    moto cuts a digest URI at its first ":" ("repo@sha256@sha256:...") and hashes the URI
+    text; AWS gives the repository and the digest the image resolved to, from ECR.
     """
-    code, digest = (
-        function.get("Code") or {},
-        (function.get("Configuration") or {}).get("CodeSha256"),
-    )
-    if code.get("ImageUri") and digest:
-        image_uri = code["ImageUri"]
-        if "@" in image_uri:
-            repository = image_uri.split("@", 1)[0]
-        else:  # by tag: the registry host has no port, so the tag is after the name's ":"
-            head, name = image_uri.rsplit("/", 1)
-            repository = f"{head}/{name.split(':', 1)[0]}"
-        code["ResolvedImageUri"] = f"{repository}@sha256:{digest}"
+    code = function.get("Code") or {}
+    match = _IMAGE_URI.match(code.get("ImageUri") or "")
+    digest = match and image_digest(moto, region, account_id, code["ImageUri"])
+    if match and digest:
+        code["ResolvedImageUri"] = f"{match['registry']}/{match['repository']}@{digest}"
     return function
 
 

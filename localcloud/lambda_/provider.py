@@ -223,7 +223,7 @@ class LambdaProvider(Provider):
         """moto's function with its VpcConfig's real VPC id and a well-formed ResolvedImageUri."""
         result = self._moto("GetFunction", params, context)
         self._with_vpc(result.get("Configuration") or {}, context)
-        return resolved_image(result)
+        return resolved_image(result, self.cloud.moto, context.region, context.account_id)
 
     def GetFunctionConfiguration(
         self, params: dict[str, Any], context: RequestContext

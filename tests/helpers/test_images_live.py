@@ -46,3 +46,21 @@ def test_ensure_repository_is_idempotent_and_teardown_deletes_it(cloud):
     ).items()
     names = [r["repositoryName"] for r in lab.client("ecr").describe_repositories()["repositories"]]
     assert first["repositoryName"] not in names
+
+
+def test_a_function_from_the_image_reports_the_digest_it_resolved_to(
+    lab: helpers.Lab, build_image: ImageFactory, lambda_role: str
+):
+    image = build_image(SMALL_IMAGE).built
+    client = lab.client("lambda")
+    for number, image_uri in enumerate([image.image_uri, image.tagged_uri]):
+        name = f"pytest-resolved-{uuid.uuid4().hex[:6]}-{number}"
+        client.create_function(
+            FunctionName=name, Role=lambda_role, PackageType="Image", Code={"ImageUri": image_uri}
+        )
+        try:
+            code = client.get_function(FunctionName=name)["Code"]
+            assert code["ImageUri"] == image_uri
+            assert code["ResolvedImageUri"] == image.image_uri  # <repository>@sha256:<digest>
+        finally:
+            client.delete_function(FunctionName=name)
