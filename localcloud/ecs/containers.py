@@ -10,7 +10,6 @@ https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_para
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import socket
@@ -20,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..images import load_local_image
 from ..lambda_.functions import image_digest
-from ..protocols import ServiceError
 from ..trust import trust_environment
+from .health import HealthCheckSpec, health_check_spec
+from .models import StartFailure
+from .secrets import SecretResolver
 
 if TYPE_CHECKING:
     from ..context import CloudContext
@@ -35,10 +36,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-class StartFailure(Exception):
-    """A task cannot start: stoppedReason text for the task (stopCode TaskFailedToStart)."""
 
 
 @dataclass
@@ -55,6 +52,8 @@ class ContainerPlan:
     argv: list[str] = field(default_factory=list)
     cwd: str = "/"
     env: dict[str, str] = field(default_factory=dict)
+    health: HealthCheckSpec | None = None  # the container definition's healthCheck
+    health_argv: list[str] = field(default_factory=list)
 
 
 def plan_container(definition: dict[str, Any]) -> ContainerPlan:
@@ -70,14 +69,16 @@ def plan_container(definition: dict[str, Any]) -> ContainerPlan:
         stop_timeout_s=float(definition.get("stopTimeout") or DEFAULT_STOP_TIMEOUT_S),
         port_mappings=list(definition.get("portMappings") or []),
         log_options=log_options,
+        health=health_check_spec(definition),
     )
 
 
 class ContainerResolver:
-    """Resolves container plans against the local cloud: images, secrets, endpoint."""
+    """Resolves container plans against the local cloud: images, secrets, endpoint, health."""
 
     def __init__(self, cloud: CloudContext) -> None:
         self.cloud = cloud
+        self.secrets = SecretResolver(cloud.moto)
 
     def resolve(
         self,
@@ -118,8 +119,7 @@ class ContainerResolver:
         for source in (definition.get("environment"), override.get("environment")):
             for item in source or []:
                 environment[item["name"]] = item.get("value", "")
-        for secret in definition.get("secrets") or []:
-            environment[secret["name"]] = self._secret_value(secret["valueFrom"], region)
+        environment.update(self.secrets.environment(definition.get("secrets") or [], region))
         venv_bin = str(Path(image["python"]).parent)
         host_path = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")
         environment.update(
@@ -139,54 +139,16 @@ class ContainerResolver:
             }
         )
         plan.env = environment
+        if plan.health is not None:
+            plan.health_argv = _health_argv(plan.health, image, rootfs)
 
-    def _secret_value(self, value_from: str, region: str) -> str:
-        """A `secrets` entry: Secrets Manager ARN (optionally :jsonKey:stage:version) or SSM."""
-        parts = value_from.split(":")
-        try:
-            if len(parts) >= 7 and parts[2] == "secretsmanager":
-                secret_id = ":".join(parts[:7])
-                json_key = parts[7] if len(parts) > 7 else ""
-                params: dict[str, Any] = {"SecretId": secret_id}
-                if len(parts) > 8 and parts[8]:
-                    params["VersionStage"] = parts[8]
-                if len(parts) > 9 and parts[9]:
-                    params["VersionId"] = parts[9]
-                secret_region = parts[3] or region
-                value = self.cloud.moto.call(
-                    "secretsmanager", "GetSecretValue", params, secret_region
-                ).get("SecretString", "")
-                if json_key:
-                    found = json.loads(value).get(json_key)
-                    if found is None:
-                        raise StartFailure(
-                            "ResourceInitializationError: unable to pull secrets or registry "
-                            "auth: retrieved secret from Secrets Manager did not contain json key "
-                            f"{json_key}"
-                        )
-                    return found if isinstance(found, str) else json.dumps(found)
-                return value
-            name = (
-                value_from.split(":parameter", 1)[-1]
-                if value_from.startswith("arn:")
-                else value_from
-            )
-            ssm_region = parts[3] if value_from.startswith("arn:") and len(parts) > 3 else region
-            result = self.cloud.moto.call(
-                "ssm", "GetParameter", {"Name": name, "WithDecryption": True}, ssm_region
-            )
-            return result["Parameter"]["Value"]
-        except ServiceError as error:
-            raise StartFailure(
-                "ResourceInitializationError: unable to pull secrets or registry auth: execution "
-                f"resource retrieval failed: unable to retrieve secret from asm: service call has "
-                f"been retried 1 time(s): {error.code}: {error.message} ({value_from})"
-            ) from error
-        except ValueError as error:
-            raise StartFailure(
-                f"ResourceInitializationError: unable to pull secrets or registry auth: "
-                f"secret {value_from} is not JSON, so a json key cannot be read from it"
-            ) from error
+
+def _health_argv(spec: HealthCheckSpec, image: dict[str, Any], rootfs: Path) -> list[str]:
+    """The health check's command line: CMD-SHELL through /bin/sh -c, CMD as given."""
+    if spec.shell:
+        return ["/bin/sh", "-c", " ".join(spec.command[1:])]
+    program, *args = spec.command[1:]
+    return [_executable(program, image, rootfs), *args]
 
 
 def _executable(program: str, image: dict[str, Any], rootfs: Path) -> str:

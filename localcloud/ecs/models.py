@@ -13,6 +13,10 @@ from ..registry import RequestContext
 MAX_EVENTS = 100  # DescribeServices returns at most the 100 newest events
 
 
+class StartFailure(Exception):
+    """A task cannot start: stoppedReason text for the task (stopCode TaskFailedToStart)."""
+
+
 def utc_now() -> dt.datetime:
     """The current UTC time (AWS's timestamps)."""
     return dt.datetime.now(dt.UTC)

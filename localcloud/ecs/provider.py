@@ -9,9 +9,11 @@ that exit or fail ALB health checks, target registration, deployments, events an
 utilisation metrics. EC2 and EXTERNAL launch types are passed to moto untouched.
 
 The parts: `runner.py` starts and keeps the tasks (`task.py`: one task's processes,
-lifecycle and logs; `containers.py`: image, command and environment of a container),
-`scheduler.py` runs services, `service_api.py` checks and records service requests, and
-`moto_records.py` is what is read from and written into moto's ECS state.
+lifecycle and logs; `containers.py`: image, command and environment of a container;
+`secrets.py`: the container `secrets`; `health.py`: container health checks),
+`scheduler.py` runs services, `service_api.py` checks and records service requests,
+`sizes.py` checks Fargate task sizes, and `moto_records.py` is what is read from and written
+into moto's ECS state.
 
 Where the local cloud differs from AWS:
 - A container is a process on this machine, started from the image's files with the
@@ -19,9 +21,14 @@ Where the local cloud differs from AWS:
   no network isolation, no awsvpc networking (the ENI and its private IP are moto's
   inventions; a container port is reachable on localhost), CPU and memory are not enforced.
 - Containers reach the local cloud through AWS_ENDPOINT_URL with dummy credentials; the
-  task role and execution role are not checked. SSL_CERT_FILE, REQUESTS_CA_BUNDLE and
-  AWS_CA_BUNDLE name a bundle of the machine's CAs plus the local cloud's CA, so container
-  code verifies the local TLS endpoints unchanged (an image's or task's own values win).
+  task role and execution role are not checked: IAM is not enforced in the local cloud, so
+  `secrets` are read whether or not the execution role may call
+  secretsmanager:GetSecretValue or ssm:GetParameters (AWS then stops the task with
+  AccessDeniedException). A secret's failure texts (`secrets.py`) follow what AWS's agent
+  reports (AWS documents none of them); a SecretBinary-only secret fails the task here.
+  SSL_CERT_FILE, REQUESTS_CA_BUNDLE and AWS_CA_BUNDLE name a bundle of the machine's CAs
+  plus the local cloud's CA, so container code verifies the local TLS endpoints unchanged
+  (an image's or task's own values win).
   ECS_CONTAINER_METADATA_URI_V4 is not set (there is no task metadata endpoint).
 - moto's RunTask needs container-level memory; when a container has none (as AWS allows on
   Fargate) the task memory is lent to it for the duration of the RunTask call only.
@@ -37,8 +44,15 @@ Where the local cloud differs from AWS:
   given a free loopback port, passed to the container as PORT (with HOST=127.0.0.1); a
   container must listen on $PORT (defaulting to its containerPort keeps it right on AWS).
   The load balancer reaches the task's ENI address and container port through that mapping.
-- Container health checks, dependsOn ordering, firelens, EFS volumes and ECS Exec are not
-  run. Stopped tasks stay visible until the local cloud is reset (AWS: about an hour).
+- Container health checks run as processes in the container's environment (`health.py`);
+  AWS's texts for health check bounds at RegisterTaskDefinition are not documented, so that
+  message is the local cloud's own. dependsOn ordering, firelens, EFS volumes and ECS Exec
+  are not run.
+- RegisterTaskDefinition checks Fargate's network mode and cpu/memory pairs (`sizes.py`);
+  other task definition checks AWS makes (container memory within the task's, port mapping
+  rules) are left to moto, which makes few. DescribeTasks names an unknown task id with the
+  ARN it would have in the requested cluster.
+- Stopped tasks stay visible until the local cloud is reset (AWS: about an hour).
 - awslogs streams keep their latest 10,000 events each (LOCALCLOUD_LOG_EVENTS_PER_STREAM);
   AWS keeps every event for the log group's retention period.
 - Services: rolling deployments only (minimumHealthyPercent 100, maximumPercent 200; no
@@ -59,10 +73,12 @@ from typing import TYPE_CHECKING, Any
 from ..iam.propagation import role_propagated, service_linked_role_ready
 from ..protocols import ServiceError
 from ..registry import Provider, RequestContext
+from .health import check_health_checks
 from .moto_records import MotoRecords
 from .runner import TaskRunner
 from .scheduler import ServiceScheduler
 from .service_api import ServiceApi
+from .sizes import normalised_size
 
 if TYPE_CHECKING:
     from ..context import CloudContext
@@ -90,6 +106,12 @@ class EcsProvider(Provider):
         self._require_service_linked_role(context)
         return self.cloud.moto.call("ecs", "CreateCluster", params, context.region)
 
+    def RegisterTaskDefinition(self, params: dict, context: RequestContext) -> dict:
+        """AWS's checks that moto skips (Fargate sizes, health checks), then moto stores it."""
+        params = normalised_size(params)
+        check_health_checks(params.get("containerDefinitions") or [])
+        return self.cloud.moto.call("ecs", "RegisterTaskDefinition", params, context.region)
+
     def RunTask(self, params: dict, context: RequestContext) -> dict:
         """Start the task's containers as local processes (Fargate); moto records the task."""
         self._require_service_linked_role(context)
@@ -97,10 +119,22 @@ class EcsProvider(Provider):
         return self.runner.run_tasks(params, context)
 
     def DescribeTasks(self, params: dict, context: RequestContext) -> dict:
-        """moto's task records with the locally run tasks' real status."""
+        """moto's task records with the locally run tasks' real status; MISSING for others."""
         result = self.cloud.moto.call("ecs", "DescribeTasks", params, context.region)
+        found = set()
         for task in result.get("tasks", []):
             self.runner.overlay(task)
+            found.update({task["taskArn"], task["taskArn"].rsplit("/", 1)[-1]})
+        cluster = (params.get("cluster") or "default").rsplit("/", 1)[-1]
+        failures = result.setdefault("failures", [])
+        for requested in params.get("tasks") or []:
+            if requested in found:
+                continue
+            arn = requested
+            if not requested.startswith("arn:"):
+                prefix = f"arn:aws:ecs:{context.region}:{context.account_id}"
+                arn = f"{prefix}:task/{cluster}/{requested}"
+            failures.append({"arn": arn, "reason": "MISSING"})
         return result
 
     def ListTasks(self, params: dict, context: RequestContext) -> dict:

@@ -211,6 +211,7 @@ class ServiceScheduler:
         self._handle_stopped(service)
         self._register_running(service)
         self._replace_unhealthy(service, now)
+        self._replace_unhealthy_containers(service)
         self._finish_draining(service, now)
         if service.status == "ACTIVE":
             self._scale(service, now)
@@ -235,6 +236,8 @@ class ServiceScheduler:
                 service.counted.add(arn)
                 service.draining.pop(arn, None)
                 self._deregister(service, arn, announce=True)
+                if task.stop_code == "TaskFailedToStart":
+                    service.event(f"was unable to place a task. Reason: {task.stopped_reason}.")
                 if task.stop_code in ("TaskFailedToStart", "EssentialContainerExited"):
                     deployment.failed_tasks += 1
                     service.consecutive_failures += 1
@@ -300,6 +303,8 @@ class ServiceScheduler:
         task = self._task(arn)
         if task is None or task.last_status != "RUNNING" or arn in service.draining:
             return False
+        if task.has_health_checks and task.health_status != "HEALTHY":
+            return False
         if not service.load_balancers:
             return True
         states = self._target_states(service, arn)
@@ -329,6 +334,15 @@ class ServiceScheduler:
                     service, arn, f"Task failed ELB health checks in (target-group {group})"
                 )
                 break
+
+    def _replace_unhealthy_containers(self, service: LocalService) -> None:
+        """Stop tasks whose essential containers fail their health checks (health.py)."""
+        for arn in self._kept(service, list(service.task_arns())):
+            task = self._task(arn)
+            if task is not None and task.health_status == "UNHEALTHY":
+                service.event(f"(task {task.id}) failed container health checks.")
+                service.consecutive_failures += 1
+                self._begin_stop(service, arn, "Task failed container health checks")
 
     def _begin_stop(self, service: LocalService, arn: str, reason: str) -> None:
         """Deregister now, stop after the target group's deregistration delay."""

@@ -26,6 +26,7 @@ from typing import Any
 from .. import orphans
 from ..motogateway import LogsWriter
 from .containers import ContainerPlan, StartFailure
+from .health import ContainerHealth, task_health
 from .models import utc_now
 
 log = logging.getLogger("localcloud.ecs")
@@ -57,6 +58,12 @@ class ContainerRun:
     reader: threading.Thread | None = None
     log_stream: str | None = None
     host_ports: dict[int, int] = field(default_factory=dict)  # containerPort -> loopback port
+    health: ContainerHealth | None = None  # its health check, once the process started
+
+    @property
+    def health_status(self) -> str:
+        """HEALTHY, UNHEALTHY or UNKNOWN (no health check, or not decided yet)."""
+        return self.health.status if self.health is not None else "UNKNOWN"
 
 
 class LocalTask:
@@ -102,6 +109,22 @@ class LocalTask:
         """True until the task reached STOPPED."""
         return self.last_status != "STOPPED"
 
+    @property
+    def has_health_checks(self) -> bool:
+        """True when an essential container has a health check (its health then counts)."""
+        return any(c.plan.essential and c.plan.health is not None for c in self.containers)
+
+    @property
+    def health_status(self) -> str:
+        """The task's healthStatus, from its essential containers that have health checks."""
+        return task_health(
+            [
+                c.health_status
+                for c in self.containers
+                if c.plan.essential and c.plan.health is not None
+            ]
+        )
+
     def request_stop(self, reason: str, stop_code: str = "UserInitiated") -> None:
         """StopTask: stop the containers (SIGTERM, then SIGKILL after stopTimeout)."""
         with self._lock:
@@ -129,6 +152,7 @@ class LocalTask:
         task.setdefault("platformVersion", "1.4.0")
         task["platformVersion"] = task["platformVersion"] or "1.4.0"
         task["connectivity"] = "CONNECTED"
+        task["healthStatus"] = self.health_status
         for name in TIMES:
             if name in self.times:
                 task[name] = self.times[name]
@@ -151,7 +175,7 @@ class LocalTask:
             "runtimeId": run.runtime_id,
             "lastStatus": run.last_status,
             "networkInterfaces": interfaces,
-            "healthStatus": "UNKNOWN",
+            "healthStatus": run.health_status,
         }
         if run.plan.image_digest:
             entry["imageDigest"] = run.plan.image_digest
@@ -225,6 +249,7 @@ class LocalTask:
             self._set("ACTIVATING")
             if not self._stop_requested.is_set():
                 self._start_processes()
+                self._start_health_checks()
                 self._cpu_seen = (time.monotonic(), 0.0)  # usage() counts from the start
                 self._wait_listening()
                 self.times["startedAt"] = utc_now()
@@ -271,6 +296,22 @@ class LocalTask:
                 target=self._read, args=(container,), name=f"ecs-out-{plan.name}", daemon=True
             )
             container.reader.start()
+
+    def _start_health_checks(self) -> None:
+        """Run each container's health check on its schedule while the container runs."""
+        for container in self.containers:
+            plan, process = container.plan, container.process
+            if plan.health is None or process is None:
+                continue
+            container.health = ContainerHealth(
+                plan.health,
+                plan.health_argv,
+                plan.env,
+                plan.cwd,
+                self._stop_requested,
+                lambda process=process: process.poll() is None,
+            )
+            container.health.start()
 
     def _read(self, container: ContainerRun) -> None:
         """Forward each output line to CloudWatch Logs (if awslogs is configured)."""

@@ -383,3 +383,68 @@ def test_service_behind_alb_registers_targets_and_replaces_unhealthy(env):
         ),
         what="targets deregistered",
     )
+
+
+def test_container_health_checks_drive_task_replacement(env):
+    ecs, cluster, name = env["ecs"], env["cluster"], f"checked-{env['unique']}"
+    web = ecs.describe_task_definition(taskDefinition=env["definition"])["taskDefinition"]
+    probe = (
+        'python -c "import os, urllib.request; urllib.request.urlopen('
+        "'http://127.0.0.1:' + os.environ['PORT'] + '/health', timeout=1)\""
+    )
+    container = {
+        **web["containerDefinitions"][0],
+        # AWS's minimums: a check every 5 s, one failure makes the container UNHEALTHY.
+        "healthCheck": {"command": ["CMD-SHELL", probe], "interval": 5, "timeout": 2, "retries": 1},
+    }
+    definition = ecs.register_task_definition(
+        family=f"{web['family']}-checked",
+        requiresCompatibilities=["FARGATE"],
+        networkMode="awsvpc",
+        cpu="256",
+        memory="512",
+        containerDefinitions=[container],
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(
+        cluster=cluster,
+        serviceName=name,
+        taskDefinition=definition,
+        desiredCount=1,
+        launchType="FARGATE",
+        networkConfiguration=env["network"],
+    )
+
+    def healthy_task() -> dict | None:
+        tasks = running_tasks(env, name)
+        return tasks[0] if len(tasks) == 1 and tasks[0]["healthStatus"] == "HEALTHY" else None
+
+    try:
+        first = wait_until(healthy_task, what="a HEALTHY task", timeout=30)
+        assert first["containers"][0]["healthStatus"] == "HEALTHY"
+        wait_until(
+            lambda: describe(env, name)["events"][0]["message"].endswith("steady state."),
+            what="a steady state once the task is HEALTHY",
+        )
+        direct = local_endpoints(env["lab"])["ecs"]["tasks"][first["taskArn"]]["web:8080"]
+        assert get(f"{direct}/sick")[0] == 200
+        first_id = first["taskArn"].rsplit("/", 1)[-1]
+        event = f"(service {name}) (task {first_id}) failed container health checks."
+        wait_until(
+            lambda: event in [e["message"] for e in describe(env, name)["events"]],
+            what="the health check event",
+            timeout=30,
+        )
+        replacement = wait_until(
+            lambda: (t := healthy_task()) and t["taskArn"] != first["taskArn"] and t,
+            what="a HEALTHY replacement",
+            timeout=40,
+        )
+        assert replacement["taskArn"] != first["taskArn"]
+        stopped = ecs.describe_tasks(cluster=cluster, tasks=[first["taskArn"]])["tasks"][0]
+        assert stopped["stopCode"] == "ServiceSchedulerInitiated"
+        assert stopped["stoppedReason"] == "Task failed container health checks"
+        assert stopped["healthStatus"] == stopped["containers"][0]["healthStatus"] == "UNHEALTHY"
+    finally:
+        ecs.delete_service(cluster=cluster, service=name, force=True)
+        wait_until(lambda: describe(env, name)["status"] == "INACTIVE", what="INACTIVE")
+        ecs.deregister_task_definition(taskDefinition=definition)

@@ -276,3 +276,116 @@ def test_missing_image_or_log_group_fails_to_start(ecs_env):
     task, _ = wait_stopped(ecs_env, nogroup)
     assert task["stopCode"] == "TaskFailedToStart"
     assert "log group does not exist" in task["stoppedReason"]
+
+
+def test_describe_tasks_reports_unknown_tasks_as_missing(ecs_env):
+    ecs, cluster = ecs_env["ecs"], ecs_env["cluster"]
+    known = run(ecs_env, "good", "ok")["taskArn"]
+    unknown_arn = known.rsplit("/", 1)[0] + "/" + "0" * 32
+    answer = ecs.describe_tasks(cluster=cluster, tasks=[known, unknown_arn, "f" * 32])
+    assert [t["taskArn"] for t in answer["tasks"]] == [known]
+    assert answer["failures"] == [
+        {"arn": unknown_arn, "reason": "MISSING"},
+        {"arn": known.rsplit("/", 1)[0] + "/" + "f" * 32, "reason": "MISSING"},
+    ]
+
+
+def test_register_task_definition_checks_fargate_sizes_and_health_checks(ecs_env):
+    ecs = ecs_env["ecs"]
+    family = resource_name("pytest", "17", f"sizes-{uuid.uuid4().hex[:6]}")
+
+    def register(cpu: str, memory: str, **extra: Any) -> dict:
+        container = {"name": "app", "image": "example", **extra.pop("container", {})}
+        return ecs.register_task_definition(
+            family=family,
+            requiresCompatibilities=["FARGATE"],
+            networkMode=extra.pop("networkMode", "awsvpc"),
+            cpu=cpu,
+            memory=memory,
+            containerDefinitions=[container],
+        )["taskDefinition"]
+
+    def refused(message: str, cpu: str, memory: str, **extra: Any) -> None:
+        with pytest.raises(ClientError) as error:
+            register(cpu, memory, **extra)
+        assert error.value.response["Error"]["Code"] == "ClientException"
+        assert error.value.response["Error"]["Message"] == message
+
+    accepted = [("256", "2048"), ("4096", "30720"), ("8192", "20480"), ("16384", "122880")]
+    accepted.append(("0.5 vCPU", "4 GB"))
+    stored = []
+    for cpu, memory in accepted:
+        definition = register(cpu, memory)
+        stored.append((definition["cpu"], definition["memory"]))
+        ecs.deregister_task_definition(taskDefinition=definition["taskDefinitionArn"])
+    assert stored[-1] == ("512", "4096"), "vCPU and GB forms are stored as units and MiB"
+    for cpu, memory in [("256", "4096"), ("1024", "1024"), ("8192", "18432"), ("4096", "31744")]:
+        refused(
+            f"No Fargate configuration exists for given values: {cpu} CPU, {memory} memory. "
+            "See the Amazon ECS documentation for the valid values.",
+            cpu,
+            memory,
+        )
+    refused("Fargate only supports network mode 'awsvpc'.", "256", "512", networkMode="bridge")
+    refused("Invalid 'cpu' setting for task.", "a lot", "512")
+
+    check = {"command": ["CMD-SHELL", "exit 0"]}
+    for field, value, bounds in [
+        ("interval", 4, "between 5 and 300 seconds"),
+        ("timeout", 61, "between 2 and 60 seconds"),
+        ("retries", 0, "between 1 and 10"),
+        ("startPeriod", 301, "between 0 and 300 seconds"),
+    ]:
+        refused(
+            f"Invalid 'healthCheck' setting for container 'app': '{field}' must be {bounds}.",
+            "256",
+            "512",
+            container={"healthCheck": {**check, field: value}},
+        )
+    kept = register("256", "512", container={"healthCheck": {**check, "interval": 5}})
+    assert kept["containerDefinitions"][0]["healthCheck"]["interval"] == 5
+    ecs.deregister_task_definition(taskDefinition=kept["taskDefinitionArn"])
+
+
+def test_a_task_run_on_its_own_keeps_running_when_unhealthy(ecs_env):
+    ecs, cluster = ecs_env["ecs"], ecs_env["cluster"]
+    good = ecs.describe_task_definition(taskDefinition=ecs_env["good"])["taskDefinition"]
+    failing = ["CMD", "python", "-c", "import sys; sys.exit(1)"]  # CMD: run without a shell
+    container = {**good["containerDefinitions"][0], "secrets": []}
+    container["healthCheck"] = {"command": failing, "interval": 5, "retries": 1}
+    definition = ecs.register_task_definition(
+        family=f"{good['family']}-unhealthy",
+        requiresCompatibilities=["FARGATE"],
+        networkMode="awsvpc",
+        cpu="256",
+        memory="512",
+        containerDefinitions=[container],
+    )["taskDefinition"]["taskDefinitionArn"]
+    arn = ecs.run_task(
+        cluster=cluster,
+        taskDefinition=definition,
+        launchType="FARGATE",
+        networkConfiguration=ecs_env["network"],
+        overrides={
+            "containerOverrides": [
+                {"name": "app", "environment": [{"name": "MODE", "value": "sleep"}]}
+            ]
+        },
+    )["tasks"][0]["taskArn"]
+
+    def describe() -> dict:
+        return ecs.describe_tasks(cluster=cluster, tasks=[arn])["tasks"][0]
+
+    try:
+        assert describe()["healthStatus"] == "UNKNOWN"
+        task = wait_until(
+            lambda: (t := describe())["healthStatus"] == "UNHEALTHY" and t,
+            what="the task to turn UNHEALTHY",
+            timeout=20,
+        )
+        # AWS stops an unhealthy task only when a service runs it.
+        assert task["lastStatus"] == "RUNNING" and task["desiredStatus"] == "RUNNING"
+        assert task["containers"][0]["healthStatus"] == "UNHEALTHY"
+    finally:
+        ecs.stop_task(cluster=cluster, task=arn)
+        ecs.deregister_task_definition(taskDefinition=definition)
