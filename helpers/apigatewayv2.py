@@ -399,8 +399,18 @@ def _aws_rest_api_url(lab: Lab, api: dict[str, Any], stage: str | None) -> str:
     return f"https://{api['id']}.execute-api.{lab.region}.amazonaws.com/{stage}"
 
 
+def _local_rest_api_url(lab: Lab, api: dict[str, Any], stage: str | None) -> str:
+    """Locally: the loopback address of the REST API's listener, plus the stage."""
+    if stage is None:
+        raise ValueError("a REST API URL needs its stage, e.g. url_for(api, 'prod')")
+    base = local_endpoints(lab).get("apigateway", {}).get("restapis", {}).get(api["id"])
+    if base is None:
+        raise LookupError(f"REST API {api['id']} is not served by the local cloud")
+    return f"{base}/{stage}"
+
+
 # An HTTP API (get_api) has ApiEndpoint and ProtocolType; a REST API (get_rest_api) has
-# lowercase id and name. The course creates no REST APIs, so only AWS has their URLs.
+# lowercase id and name.
 URL_RESOLVERS = [
     UrlResolver(
         "http-api",
@@ -410,7 +420,7 @@ URL_RESOLVERS = [
     UrlResolver(
         "rest-api",
         recognises=lambda api: "rootResourceId" in api or ("id" in api and "name" in api),
-        builders={"aws": _aws_rest_api_url},
+        builders={"aws": _aws_rest_api_url, "local": _local_rest_api_url},
     ),
 ]
 

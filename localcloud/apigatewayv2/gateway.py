@@ -19,7 +19,8 @@ from ..context import CloudContext
 from ..http.framing import Limits
 from ..http.messages import HttpRequest, HttpResponse
 from ..http.upstream import UpstreamPool, UpstreamTimeout, UpstreamUnavailable
-from ..lambda_.provider import LambdaProvider
+from ..lambda_.functions import FunctionSpec
+from ..lambda_.provider import LambdaProvider, Result
 from ..protocols import ServiceError
 from ..registry import RequestContext
 from . import events, http_proxy, routing
@@ -155,19 +156,10 @@ class Gateway:
             log.warning("API %s: cannot invoke %s: %s", self.api_id, function_arn, problem)
             return events.error(500, INTERNAL)
         payload = json.dumps(build(request, ctx)).encode()
-        if spec.timeout_s * 1000 <= timeout_ms:
-            result = provider.run(spec, payload, context)
-        else:  # the function may outlive the integration timeout: wait for it no longer
-            answer: queue.SimpleQueue[Any] = queue.SimpleQueue()
-            threading.Thread(
-                target=lambda: answer.put(provider.run(spec, payload, context)),
-                name="apigw-lambda",
-                daemon=True,
-            ).start()
-            try:
-                result = answer.get(timeout=timeout_ms / 1000)
-            except queue.Empty:
-                return events.error(*UNAVAILABLE)
+        try:
+            result = invoke_within(provider, spec, payload, context, timeout_ms)
+        except IntegrationTimeout:
+            return events.error(*UNAVAILABLE)
         if result is None:
             return events.error(*THROTTLED)
         if result.function_error:
@@ -204,6 +196,32 @@ class Gateway:
         except UpstreamUnavailable as problem:
             log.info("API %s: backend %s unavailable: %s", self.api_id, url, problem)
             return events.error(*UNAVAILABLE)
+
+
+class IntegrationTimeout(Exception):
+    """The function did not answer within the integration's timeout (it runs on)."""
+
+
+def invoke_within(
+    provider: LambdaProvider,
+    spec: FunctionSpec,
+    payload: bytes,
+    context: RequestContext,
+    timeout_ms: int,
+) -> Result | None:
+    """Run the function for an API (None when throttled); IntegrationTimeout after timeout_ms."""
+    if spec.timeout_s * 1000 <= timeout_ms:  # the function's own timeout ends it first
+        return provider.run(spec, payload, context)
+    answer: queue.SimpleQueue[Result | None] = queue.SimpleQueue()
+    threading.Thread(
+        target=lambda: answer.put(provider.run(spec, payload, context)),
+        name="apigw-lambda",
+        daemon=True,
+    ).start()
+    try:
+        return answer.get(timeout=timeout_ms / 1000)
+    except queue.Empty:
+        raise IntegrationTimeout from None
 
 
 def function_of(uri: str) -> tuple[str, str | None]:

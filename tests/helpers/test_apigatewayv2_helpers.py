@@ -250,7 +250,16 @@ def test_url_for_finds_the_declared_resolver_by_the_resources_fields(offline_lab
         on_aws.url_for(rest)
     balancer = {"LoadBalancerArn": "arn:x", "DNSName": "web-1.eu-west-1.elb.amazonaws.com"}
     assert on_aws.url_for(balancer) == "http://web-1.eu-west-1.elb.amazonaws.com"
-    with pytest.raises(LookupError, match="no local URL resolver registered for a rest-api"):
-        offline_lab.url_for(rest, "prod")
     with pytest.raises(ValueError, match="takes a load balancer or API"):
         offline_lab.url_for({"TableName": "t"})
+
+
+def test_url_for_a_local_rest_api_is_its_listener_plus_the_stage(offline_lab, monkeypatch):
+    served = {"apigateway": {"restapis": {"r1": "http://127.0.0.1:4321"}}}
+    monkeypatch.setattr(agw, "local_endpoints", lambda lab: served)
+    rest = {"id": "r1", "name": "items", "rootResourceId": "x"}
+    assert offline_lab.url_for(rest, "prod") == "http://127.0.0.1:4321/prod"
+    with pytest.raises(ValueError, match="needs its stage"):
+        offline_lab.url_for(rest)
+    with pytest.raises(LookupError, match="not served by the local cloud"):
+        offline_lab.url_for({**rest, "id": "r2"}, "prod")
