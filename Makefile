@@ -52,22 +52,18 @@ course: setup
 # take 1.5, 4 and 1.5 minutes more, and papermill and nbval above already run their cells.
 # `make test BROWSER_RUN_ALL=all` runs every notebook.
 BROWSER_RUN_ALL ?= 00 16 17 18 99
-# The whole course through the runner (papermill, as `make course`), each notebook twice in a
-# row (the first run keeps its resources, the second must reuse them, then tears down; any
-# resource left fails the run), with shorter load bursts (--quick), under the local cloud's
-# AWS timing profile (localcloud/timing.py: roles that take seconds to propagate, metrics that
-# arrive late, stages that answer 404 at first): the evidence that the notebooks' waits and
-# retries hold on AWS. nbval above runs each notebook once more with the normal timing and
-# full bursts. Empty: every notebook.
-TIMING_NOTEBOOKS ?=
+# Two notebook checks run at the same time, each on a local cloud of its own
+# (scripts/notebook-checks.sh; logs in build/test-logs/): nbval executes every notebook as
+# committed and compares its checked outputs; the runner (papermill, as `make course`) runs
+# the course under the local cloud's AWS timing profile (localcloud/timing.py: roles that
+# take seconds to propagate, metrics that arrive late, stages that answer 404 at first),
+# each notebook twice in a row (the first run keeps its resources, the second must reuse
+# them, then tears down; any resource left fails the run), with shorter load bursts
+# (--quick): the evidence that the notebooks' waits and retries hold on AWS.
+# NOTEBOOKS="19 20" limits both to some notebooks.
 test: setup lint
 	$(PY) -m pytest tests --ignore=tests/browser --durations=15
-	@export LOCALCLOUD_STATE_DIR="$(CURDIR)/build/test-localcloud" LOCALCLOUD_PORT=0; \
-	trap '$(PY) -m localcloud down' EXIT; set -ex; \
-	$(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
-		--nbval-sanitize-with tests/sanitize.cfg notebooks/; \
-	$(PY) -m helpers.runner --timing aws --twice --quick --output-dir build/test-executed \
-		$(TIMING_NOTEBOOKS)
+	scripts/notebook-checks.sh $(PY) $(NOTEBOOKS)
 	BROWSER_RUN_ALL="$(filter-out all,$(BROWSER_RUN_ALL))" $(PY) -m pytest -p no:cacheprovider tests/browser
 
 # Maintainers: re-execute committed notebooks in place (local backend) to refresh their
