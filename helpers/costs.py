@@ -56,7 +56,7 @@ class CostLine:
 
 def _aurora_data_api(min_acu: float = 0.0) -> list[CostLine]:
     """Pattern 19: the burst makes thousands of calls; idle cost depends on the minimum ACU."""
-    calls = 2000  # a 30 s burst of 6 callers, ~0.1 s a call, plus the checks before it
+    calls = 4000  # on AWS a 5-minute burst of 6 callers, ~0.5 s a call, plus the checks
     idle = (
         CostLine(
             "Aurora paused all month (MIN_ACU 0: auto-pause after 5 idle minutes, storage only)",
@@ -74,18 +74,19 @@ def _aurora_data_api(min_acu: float = 0.0) -> list[CostLine]:
     )
     return [
         CostLine(
-            "Aurora Serverless v2: ~1 ACU on average for ~0.5 h (create, load, query)",
+            "Aurora Serverless v2: ~1.5 ACU on average for ~0.75 h (create, query, a 5-minute "
+            "burst up to 4 ACU, cool-down)",
             "aurora_acu_hour",
-            1 * 0.5,
+            1.5 * 0.75,
             "run",
         ),
         CostLine(
             f"Lambda requests (~{calls:,} invokes)", "lambda_million_requests", calls / 1e6, "run"
         ),
         CostLine(
-            f"Lambda compute: ~{calls:,} invokes x 256 MB x ~0.1 s",
+            f"Lambda compute: ~{calls:,} invokes x 256 MB x ~0.5 s",
             "lambda_gb_second",
-            calls * 0.25 * 0.1,
+            calls * 0.25 * 0.5,
             "run",
         ),
         CostLine(

@@ -53,6 +53,11 @@ class Pacing:
     aurora_instance_deleted: Wait
     aurora_cluster_deleted: Wait
     aurora_subnet_group_deleted: Wait
+    # Aurora Serverless v2 capacity under load (notebook 19): how long a burst must last to
+    # show in the metric, when its rise is in CloudWatch, and when it is back to the floor.
+    capacity_burst_s: int
+    capacity_rise_seen: Wait
+    capacity_back_to_floor: Wait
     # RDS Proxy and VPC Lambda
     rds_proxy_available: Wait  # a new proxy leaves `creating`
     rds_proxy_targets_available: Wait  # registered targets turn AVAILABLE
@@ -96,6 +101,9 @@ LOCAL = Pacing(
     aurora_instance_deleted=_AURORA_LOCAL,
     aurora_cluster_deleted=_AURORA_LOCAL,
     aurora_subnet_group_deleted=_AURORA_LOCAL,
+    capacity_burst_s=15,
+    capacity_rise_seen=Wait(estimate=3, interval=1.0, timeout=60),
+    capacity_back_to_floor=Wait(estimate=25, interval=1.0, timeout=180),
     rds_proxy_available=Wait(estimate=3, interval=0.5, timeout=120),
     rds_proxy_targets_available=Wait(estimate=3, interval=0.5, timeout=120),
     rds_proxy_deleted=Wait(estimate=2, interval=0.5, timeout=120),
@@ -127,6 +135,11 @@ AWS = Pacing(
     aurora_instance_deleted=_aurora_on_aws(420),
     aurora_cluster_deleted=_aurora_on_aws(180),
     aurora_subnet_group_deleted=_aurora_on_aws(30),
+    # Five one-minute datapoints of load; AWS/RDS data arrive a minute or two late, and
+    # Serverless v2 gives capacity back gradually, over several minutes.
+    capacity_burst_s=300,
+    capacity_rise_seen=Wait(estimate=180, interval=20.0, timeout=900),
+    capacity_back_to_floor=Wait(estimate=600, interval=30.0, timeout=2400),
     rds_proxy_available=_aurora_on_aws(300),  # several minutes
     rds_proxy_targets_available=_aurora_on_aws(180),
     rds_proxy_deleted=_aurora_on_aws(120),

@@ -2,11 +2,13 @@
 
 SQL travels over HTTPS with boto3's rds-data client: no VPC attachment, no database
 driver, no connection to manage. The cluster, its secret and the database name come from
-environment variables set at deployment. Actions: insert, list, aggregate, sales_report.
+environment variables set at deployment. Actions: insert, list, aggregate, sales_report,
+and crunch (CPU work inside the database, to make its capacity grow).
 """
 
 import json
 import os
+import time
 from decimal import Decimal, InvalidOperation
 
 import boto3
@@ -36,18 +38,31 @@ SCHEMA = (
     )""",
 )
 _schema_ready = False  # once per execution environment, not on every invocation
+RESUME_WAIT_S = 40  # an auto-paused cluster answers DatabaseResumingException for ~15-30 s
+MAX_CRUNCH_ROUNDS = 5_000_000
 
 
 def execute(sql, parameters=()):
-    """Run one statement; a SELECT's rows come back as JSON objects keyed by column."""
-    return DATA_API.execute_statement(
-        resourceArn=CLUSTER_ARN,
-        secretArn=SECRET_ARN,
-        database=DATABASE,
-        sql=sql,
-        parameters=list(parameters),
-        formatRecordsAs="JSON",
-    )
+    """Run one statement; a SELECT's rows come back as JSON objects keyed by column.
+
+    A cluster that auto-paused is resuming for the first seconds of a call: retry then.
+    """
+    deadline, pause = time.monotonic() + RESUME_WAIT_S, 1.0
+    while True:
+        try:
+            return DATA_API.execute_statement(
+                resourceArn=CLUSTER_ARN,
+                secretArn=SECRET_ARN,
+                database=DATABASE,
+                sql=sql,
+                parameters=list(parameters),
+                formatRecordsAs="JSON",
+            )
+        except DATA_API.exceptions.DatabaseResumingException:
+            if time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 8.0)
 
 
 def rows(response):
@@ -67,6 +82,7 @@ def handler(event, context):
         "list": list_products,
         "aggregate": aggregate,
         "sales_report": sales_report,
+        "crunch": crunch,
     }
     action = event.get("action", "list") if isinstance(event, dict) else None
     if action not in actions:
@@ -140,6 +156,23 @@ def sales_report(event):
         )
     )
     return {"salesReport": report}
+
+
+def crunch(event):
+    """CPU work inside the database: SHA-256 `rounds` times with MySQL's BENCHMARK()."""
+    rounds = event.get("rounds", 200_000)
+    if isinstance(rounds, bool) or not isinstance(rounds, int):
+        return {"error": "rounds must be an integer, e.g. 200000", "field": "rounds"}
+    if not 1 <= rounds <= MAX_CRUNCH_ROUNDS:
+        return {"error": f"rounds must be from 1 to {MAX_CRUNCH_ROUNDS}", "field": "rounds"}
+    execute(
+        "SELECT BENCHMARK(:rounds, SHA2(:text, 256)) AS done",
+        [
+            {"name": "rounds", "value": {"longValue": rounds}},
+            {"name": "text", "value": {"stringValue": "serverless"}},
+        ],
+    )
+    return {"status": "crunched", "rounds": rounds}
 
 
 def _price(value):

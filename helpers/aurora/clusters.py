@@ -396,6 +396,30 @@ def capacity(lab: Lab, cluster: ClusterInfo, *, over_seconds: int = 1) -> float 
     return max(values) if len(values) == needed else None
 
 
+def capacity_since(lab: Lab, cluster: ClusterInfo, since: dt.datetime) -> dict[dt.datetime, float]:
+    """ServerlessDatabaseCapacity maxima per `lab.pace.metric_period` from `since`, oldest first.
+
+    Only the periods CloudWatch already holds: on AWS they arrive a minute or two late.
+    """
+    period = lab.pace.metric_period
+    start = since - dt.timedelta(seconds=since.timestamp() % period)  # the period `since` is in
+    metric = {
+        "Namespace": "AWS/RDS",
+        "MetricName": "ServerlessDatabaseCapacity",
+        "Dimensions": [{"Name": "DBClusterIdentifier", "Value": cluster.identifier}],
+    }
+    response = lab.client("cloudwatch").get_metric_data(
+        MetricDataQueries=[
+            {"Id": "acu", "MetricStat": {"Metric": metric, "Period": period, "Stat": "Maximum"}}
+        ],
+        StartTime=start,
+        EndTime=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=period),
+        ScanBy="TimestampAscending",
+    )
+    result = response["MetricDataResults"][0]
+    return dict(zip(result["Timestamps"], result["Values"], strict=True))
+
+
 # AWS list prices (us-east-1) of this service, for `helpers.costs.estimate`.
 PRICES = {
     "aurora_acu_hour": Price(0.12, "ACU-hour", "Aurora Serverless v2, Aurora Standard"),

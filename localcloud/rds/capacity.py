@@ -8,12 +8,18 @@ Measured each tick (every `interval`, default 1 s) for each cluster:
 - cpu: CPU time of the server process (utime + stime in /proc/<pid>/stat) per wall-clock
   second, in cores (1.0 = one core fully busy);
 - connections: `Threads_connected`, not counting the monitor's own connection;
-- qps: the increase of `Questions` per second, not counting the monitor's own statement.
+- qps: the increase of `Questions` per second, not counting the monitor's own statement
+  (activity that postpones auto-pause, not load).
 
 The model (`CapacityModel`, deterministic and free of I/O):
-- load = 0.5 + 2.0 x cpu + 0.1 x connections + min(qps / 60, 3.0) ACU. On a 2-core machine:
-  idle 0.5; ~150 Data API queries/s over 6 connections (notebook 19's burst) ≈ 4; one busy
-  client ≈ 5; three ≈ 7.
+- load = 0.5 + 4.0 x cpu + 0.1 x connections ACU. Calibrated on AWS's definition of an ACU
+  (about 2 GiB of memory with the CPU and network that go with it) and on the memory-optimised
+  instance classes Aurora is sized against (db.r6g and db.r7g: 8 GiB per vCPU), so one
+  fully busy core is worth 4 ACU; each client connection holds memory (0.1 ACU). Statements
+  per second add nothing by themselves: a stream of trivial queries (six callers reading a
+  5-row table) keeps the server's CPU low and the capacity near its floor, as on AWS, while
+  CPU-heavy SQL (notebook 19's `crunch`, which hashes in a loop) on a 2-core machine asks
+  for up to 8.5 ACU. The calibration is ours: AWS does not publish its scaling algorithm.
 - target = load rounded to the nearest 0.5 ACU, clamped to [max(MinCapacity, 0.5), MaxCapacity].
 - Scaling up is fast: capacity at most doubles each second, and may always rise by 1 ACU/s.
   From 0.5 to 4 ACU takes 3 s.
@@ -32,14 +38,16 @@ Auto-pause applies only when MinCapacity is 0:
   15 s (30 s if it was paused for more than 24 h), then "available" at 0.5 ACU.
 - LOCALCLOUD_AURORA_PAUSE_SCALE (a positive number, default 1.0) multiplies every pause and
   resume duration. For tests and notebooks, 0.01 turns the 300 s idle time into 3 s and the
-  15 s resume into 0.15 s.
+  15 s resume into 0.15 s. Under the AWS timing profile (`localcloud/timing.py`) the
+  profile's scale applies unless this is set: with 0.2, a cluster pauses after 60 s without
+  activity and resumes in 3 s, so notebooks meet DatabaseResumingException as on AWS.
 
 Published every tick to namespace AWS/RDS at 1-second resolution, one datum per
 DBInstanceIdentifier and one per DBClusterIdentifier:
 - ServerlessDatabaseCapacity (Count) and ACUUtilization (Percent: capacity / MaxCapacity x 100);
 - DatabaseConnections (Count): client connections;
 - CPUUtilization (Percent): as AWS defines it for Serverless v2, the CPU used over the CPU
-  available at MaxCapacity, where 1 ACU counts as 0.5 core (the model's 2 ACU per core).
+  available at MaxCapacity, where 1 ACU counts as 0.25 core (the model's 4 ACU per core).
   A cluster without a Serverless v2 configuration (max_acu None) gets no capacity metrics,
   and its CPUUtilization is over the machine's cores.
 
@@ -72,17 +80,16 @@ from typing import Any
 import pymysql
 
 from ..metrics import MetricStore
+from ..timing import timing_profile
 from .state import ClusterDatabase
 
 log = logging.getLogger("localcloud.rds.capacity")
 
 STEP = 0.5  # ACU granularity of capacity
 RUNNING_MIN = 0.5  # the smallest capacity of a running (not paused) instance
-BASE_ACU = 0.5  # the load model: BASE + PER_CORE*cpu + PER_CONNECTION*conns + min(qps/QPS, CAP)
-ACU_PER_CORE = 2.0
+BASE_ACU = 0.5  # the load model: BASE + PER_CORE * cpu + PER_CONNECTION * connections
+ACU_PER_CORE = 4.0  # 2 GiB per ACU, 8 GiB per vCPU on db.r6g/r7g
 ACU_PER_CONNECTION = 0.1
-QPS_PER_ACU = 60.0
-QPS_ACU_CAP = 3.0
 UP_FACTOR = 2.0  # capacity may at most double each second ...
 UP_MIN_RATE = 1.0  # ... but may always rise by 1 ACU/s
 DOWN_HOLD = 5.0  # seconds of lower load before scaling down starts
@@ -114,8 +121,7 @@ class Measurement:
 
 def load_acu(m: Measurement) -> float:
     """The model's ACU need for a load, before rounding and clamping."""
-    qps_part = min(m.qps / QPS_PER_ACU, QPS_ACU_CAP)
-    return BASE_ACU + ACU_PER_CORE * (m.cpu or 0.0) + ACU_PER_CONNECTION * m.connections + qps_part
+    return BASE_ACU + ACU_PER_CORE * (m.cpu or 0.0) + ACU_PER_CONNECTION * m.connections
 
 
 def quantise(acu: float, up: bool = False) -> float:
@@ -125,8 +131,12 @@ def quantise(acu: float, up: bool = False) -> float:
 
 
 def pause_scale_from_env() -> float:
-    """LOCALCLOUD_AURORA_PAUSE_SCALE: the factor on pause and resume durations (default 1.0)."""
-    raw = os.environ.get(PAUSE_SCALE_ENV, "1.0")
+    """The factor on pause and resume durations: LOCALCLOUD_AURORA_PAUSE_SCALE when set,
+    else the AWS timing profile's scale when it is on, else 1.0."""
+    raw = os.environ.get(PAUSE_SCALE_ENV) or ""
+    if not raw:
+        profile = timing_profile()
+        return profile.scale if profile.aws else 1.0
     try:
         value = float(raw)
     except ValueError:

@@ -12,7 +12,7 @@ from localcloud.rds import capacity as cap
 from localcloud.rds.capacity import CapacityModel, Measurement
 
 IDLE = Measurement(cpu=0.005, connections=0, qps=0.0)
-BURST = Measurement(cpu=1.0, connections=3, qps=120.0)  # load 0.5 + 2 + 0.3 + 2 = 4.8 -> 5.0
+BURST = Measurement(cpu=1.0, connections=3, qps=120.0)  # load 0.5 + 4 + 0.3 = 4.8 -> 5.0
 
 
 def run(model: CapacityModel, m: Measurement, start: float, seconds: int) -> list[float]:
@@ -22,8 +22,11 @@ def run(model: CapacityModel, m: Measurement, start: float, seconds: int) -> lis
 
 def test_load_formula_and_quantisation():
     assert cap.load_acu(Measurement(0.0, 0, 0.0)) == 0.5
-    assert cap.load_acu(Measurement(0.5, 2, 60.0)) == pytest.approx(0.5 + 1.0 + 0.2 + 1.0)
-    assert cap.load_acu(Measurement(None, 0, 1e6)) == 0.5 + 3.0  # the QPS part is capped
+    assert cap.load_acu(Measurement(0.5, 2, 60.0)) == pytest.approx(0.5 + 2.0 + 0.2)
+    assert cap.load_acu(Measurement(None, 0, 1e6)) == 0.5  # statements alone need no capacity
+    # Six callers reading a small table (little CPU) barely move it; a busy core asks for 4 ACU.
+    assert cap.quantise(cap.load_acu(Measurement(0.1, 6, 150.0))) == 1.5
+    assert cap.quantise(cap.load_acu(Measurement(1.0, 0, 5.0))) == 4.5
     assert [cap.quantise(x) for x in (0.5, 0.74, 0.75, 1.2, 2.26)] == [0.5, 0.5, 1.0, 1.0, 2.5]
     assert [cap.quantise(x, up=True) for x in (0.5, 0.51, 1.0, 3.75)] == [0.5, 1.0, 1.0, 4.0]
 
@@ -164,7 +167,12 @@ def test_pause_scale_shortens_pause_and_resume():
 
 def test_pause_scale_from_the_environment(monkeypatch):
     monkeypatch.delenv(cap.PAUSE_SCALE_ENV, raising=False)
+    monkeypatch.delenv("LOCALCLOUD_TIMING", raising=False)
     assert cap.pause_scale_from_env() == 1.0
+    # The AWS timing profile shortens AWS's 300 s and 15 s by its scale, as its other delays.
+    monkeypatch.setenv("LOCALCLOUD_TIMING", "aws")
+    monkeypatch.setenv("LOCALCLOUD_TIMING_SCALE", "0.2")
+    assert cap.pause_scale_from_env() == 0.2
     monkeypatch.setenv(cap.PAUSE_SCALE_ENV, "0.05")
     assert cap.pause_scale_from_env() == 0.05
     for bad in ("0", "-1", "fast", "nan"):
