@@ -50,7 +50,8 @@ class EngineInstance:
     database: str | None = None
     max_connections: int | None = None
     tls: bool = False
-    # Redis for ElastiCache: its own address and port, cluster mode, names in its certificate.
+    require_tls: bool = False  # PostgreSQL: hostssl only (RDS's rds.force_ssl=1)
+    # Redis for ElastiCache, PostgreSQL for RDS: own address and port, names in the certificate.
     host: str | None = None
     fixed_port: int | None = None
     cluster: bool = False

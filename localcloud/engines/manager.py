@@ -82,10 +82,22 @@ class EngineManager:
         password: str,
         database: str | None = None,
         max_connections: int = 100,
+        tls: bool = False,
+        require_tls: bool = False,
+        host: str | None = None,
+        port: int | None = None,
+        hostnames: tuple[str, ...] = (),
     ) -> EngineEndpoint:
-        """A running PostgreSQL server for owner, with user and database."""
+        """A running PostgreSQL server for owner, with user and database.
+
+        tls=True turns ssl on with a certificate from the local cloud's CA for the server's
+        address and `hostnames`; require_tls=True refuses connections without TLS (RDS's
+        rds.force_ssl=1). host and port pin its address (an RDS instance answers on 5432).
+        """
         if user == PG_ADMIN:
             raise EngineError(f"the user name {PG_ADMIN!r} is reserved by the local cloud")
+        if require_tls and not tls:
+            raise EngineError("require_tls needs tls=True")
         return self._ensure(
             "postgres",
             owner,
@@ -93,6 +105,11 @@ class EngineManager:
             user=user,
             database=database,
             max_connections=max_connections,
+            tls=tls,
+            require_tls=require_tls,
+            host=host,
+            fixed_port=port,
+            hostnames=tuple(hostnames),
         )
 
     def redis(
@@ -219,7 +236,10 @@ class EngineManager:
             if inst.kind != kind:
                 raise EngineError(f"{owner} already has a {inst.kind} engine; remove it first")
             # Settings that only take effect at start: restart to apply a change.
-            start_only = ("max_connections", "tls") if kind == "postgres" else ("tls",)
+            start_only: tuple[str, ...] = ("tls",)
+            if kind == "postgres":
+                start_only = ("max_connections", "tls", "require_tls", "host", "fixed_port")
+                start_only += ("hostnames",)
             if kind == "redis":
                 start_only = ("tls", "host", "fixed_port", "cluster", "hostnames")
             if inst.alive() and any(getattr(inst, k) != fields.get(k, False) for k in start_only):

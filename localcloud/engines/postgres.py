@@ -1,4 +1,10 @@
-"""PostgreSQL: initialise, start and administer it with a generated admin password over TCP."""
+"""PostgreSQL: initialise, start and administer it with a generated admin password over TCP.
+
+With tls=True the server has ssl=on with a certificate from the local cloud's CA naming its
+address (and `hostnames`); with require_tls=True too, pg_hba.conf has only `hostssl` lines, so
+a client without TLS gets PostgreSQL's own "no pg_hba.conf entry ... no encryption", as on RDS
+with rds.force_ssl=1. The manager's own connections then use TLS as well.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..certificates import server_certificate
 from ..config import HOST
 from .common import (
     MAX_SOCKET_PATH,
@@ -59,15 +66,62 @@ def command(inst: EngineInstance) -> tuple[list[str], Callable[[], None]]:
     template = "-D {data} -p {port} -k {sockdir} -c listen_addresses={host}"
     template += " -c max_connections={max} -c shared_buffers=32MB"
     template += " -c log_min_error_statement=panic"
-    cmd = command_line(inst, "postgres", template, sockdir=inst.data_dir if short else "")
+    extra: dict[str, object] = {"sockdir": inst.data_dir if short else "", "host": _host(inst)}
+    if inst.tls:
+        template += " -c ssl=on -c ssl_cert_file={cert} -c ssl_key_file={keyfile}"
+        extra |= dict(zip(("cert", "keyfile"), _install_certificate(inst), strict=True))
+    if inst.tls or inst.host:
+        template += " -c hba_file={hba}"
+        extra["hba"] = _write_hba(inst)
+    cmd = command_line(inst, "postgres", template, **extra)
     return cmd, lambda: admin(inst).close()
+
+
+def _host(inst: EngineInstance) -> str:
+    return inst.host or HOST
+
+
+def _install_certificate(inst: EngineInstance) -> tuple[Path, Path]:
+    """Copy the CA-issued certificate and key into the data dir, readable by the server only.
+
+    The CA's folder is private to the local cloud, and PostgreSQL refuses a key that others
+    may read; as root the server runs as `postgres`, which must own its copy.
+    """
+    state = inst.dir.parent.parent  # <state>/engines/<instance>: the CA is the state's
+    names = [*inst.hostnames, "localhost"]
+    cert, key = server_certificate(state, f"postgres-{inst.dir.name}", names, [_host(inst)])
+    copies = inst.data_dir / "server.crt", inst.data_dir / "server.key"
+    ids = postgres_ids(inst)
+    for source, target in zip((cert, key), copies, strict=True):
+        write_private(target, source.read_text())
+        if ids:
+            os.chown(target, *ids)
+    return copies
+
+
+def _write_hba(inst: EngineInstance) -> Path:
+    """Who may connect over TCP: loopback clients with a password, and with TLS if required."""
+    kind = "hostssl" if inst.require_tls else "host"
+    lines = [
+        "# written by the local cloud at each start",
+        "local all all scram-sha-256",
+        f"{kind} all all 127.0.0.0/8 scram-sha-256",
+    ]
+    path = inst.data_dir / "localcloud_hba.conf"
+    write_private(path, "\n".join(lines) + "\n")
+    if ids := postgres_ids(inst):
+        os.chown(path, *ids)
+    return path
 
 
 def admin(inst: EngineInstance) -> Any:
     import psycopg
 
     login = {"user": PG_ADMIN, "password": inst.secrets["admin"], "dbname": "postgres"}
-    return psycopg.connect(host=HOST, port=inst.port, connect_timeout=2, autocommit=True, **login)
+    # The manager only needs encryption, not the certificate check: it is its own server.
+    tls = {"sslmode": "require"} if inst.require_tls else {}
+    address = {"host": _host(inst), "port": inst.port, "connect_timeout": 2}
+    return psycopg.connect(autocommit=True, **address, **login, **tls)
 
 
 def ensure_account(inst: EngineInstance, password: str) -> None:

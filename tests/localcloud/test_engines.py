@@ -173,6 +173,42 @@ def test_redis_tls(manager):
         assert c.ping()
 
 
+def test_postgres_tls_required_on_its_own_address(manager):
+    psycopg = pytest.importorskip("psycopg")
+    host = "127.0.8.254"  # an address of its own, as an RDS instance has
+    with socket.socket() as s:
+        s.bind((host, 0))
+        port = s.getsockname()[1]
+    ep = manager.postgres(
+        "rds:db/tls",
+        user="master",
+        password="pw-12345678",
+        database="app",
+        tls=True,
+        require_tls=True,
+        host=host,
+        port=port,
+        hostnames=("tls.example.internal",),
+    )
+    assert (ep.host, ep.port) == (host, port)
+    assert listening_addresses(port) == {host}
+    login = {"host": host, "port": port, "user": "master", "password": "pw-12345678"}
+    with pytest.raises(psycopg.OperationalError, match="no encryption"):
+        psycopg.connect(**login, dbname="app", sslmode="disable").close()
+    verified = {"sslmode": "verify-full", "sslrootcert": str(ep.tls_ca_file)}
+    with psycopg.connect(**login, dbname="app", **verified) as conn:
+        assert conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()
+        assert conn.execute("SHOW ssl").fetchone() == ("on",)
+    by_name = login | {"host": "tls.example.internal", "hostaddr": host}
+    psycopg.connect(**by_name, dbname="app", **verified).close()  # the name is in the certificate
+
+    # A plain server again: the TLS settings are start-only, so the server restarts without them.
+    plain = manager.postgres("rds:db/tls", user="master", password="pw-12345678", database="app")
+    psycopg.connect(
+        **login | {"host": HOST, "port": plain.port}, dbname="app", sslmode="disable"
+    ).close()
+
+
 def test_concurrent_starts_share_one_instance_per_owner(manager):
     results: dict[str, list[int]] = {"a": [], "b": []}
 
