@@ -9,8 +9,10 @@ import pytest
 
 from localcloud.apigateway import access_log, permissions, proxy, resources
 
-SOURCE = "arn:aws:execute-api:us-east-1:111122223333:abc123/prod/GET/items/{id}"
-FUNCTION = "arn:aws:lambda:us-east-1:111122223333:function:items"
+OTHER_ACCOUNT = "123456789012"[::-1]  # any account but the local cloud's
+
+SOURCE = "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/GET/items/{id}"
+FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:items"
 
 
 def _tree(*paths: tuple[str, str]) -> resources.Deployment:
@@ -78,8 +80,8 @@ def test_no_match(method, path):
 def test_source_arn_names_stage_defined_method_and_resource_template():
     match = resources.select(TREE, "PATCH", "/items/7/tags/red")
     assert match is not None
-    assert resources.source_arn("us-east-1", "111122223333", "abc123", "prod", match) == (
-        "arn:aws:execute-api:us-east-1:111122223333:abc123/prod/ANY/items/{id}/tags/{tag}"
+    assert resources.source_arn("us-east-1", "123456789012", "abc123", "prod", match) == (
+        "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/ANY/items/{id}/tags/{tag}"
     )
 
 
@@ -116,12 +118,12 @@ def _statement(source: str | None = None, **changes) -> dict:
         ([_statement(Action="lambda:GetFunction")], False),
         ([_statement(Resource=FUNCTION + "-other")], False),
         ([_statement(), _statement(Effect="Deny")], False),
-        ([_statement(Condition={"StringEquals": {"AWS:SourceAccount": "111122223333"}})], True),
-        ([_statement(Condition={"StringEquals": {"AWS:SourceAccount": "999988887777"}})], False),
+        ([_statement(Condition={"StringEquals": {"AWS:SourceAccount": "123456789012"}})], True),
+        ([_statement(Condition={"StringEquals": {"AWS:SourceAccount": OTHER_ACCOUNT}})], False),
     ],
 )
 def test_resource_policy_decides(statements, allowed):
-    assert permissions.allows(statements, FUNCTION, SOURCE, "111122223333") is allowed
+    assert permissions.allows(statements, FUNCTION, SOURCE, "123456789012") is allowed
 
 
 def _mapped(result, accept: str | None = None, binary: tuple[str, ...] = ()):
@@ -172,7 +174,7 @@ def test_a_result_that_is_not_json_is_malformed():
 def test_access_log_settings_and_lines():
     stage = {
         "accessLogSettings": {
-            "destinationArn": "arn:aws:logs:us-east-1:111122223333:log-group:/api/access:*",
+            "destinationArn": "arn:aws:logs:us-east-1:123456789012:log-group:/api/access:*",
             "format": "$context.requestId $context.status $context.error.message",
         }
     }
