@@ -53,9 +53,9 @@ course: setup
 # `make test BROWSER_RUN_ALL=all` runs every notebook.
 BROWSER_RUN_ALL ?= 00 16 17 18 99
 # The tests run in two processes (pytest-xdist), a test file each at a time, each process
-# with a local cloud of its own. Two notebook checks run at the same time, each on a local cloud of its own
-# (scripts/notebook-checks.sh; logs in build/test-logs/): nbval executes every notebook as
-# committed and compares its checked outputs; the runner (papermill, as `make course`) runs
+# with a local cloud of its own. Then two notebook checks run at the same time, each on a
+# local cloud of its own (scripts/notebook-checks.sh; logs in build/test-logs/): nbval
+# executes every notebook as committed and compares its checked outputs; the runner (papermill, as `make course`) runs
 # the course under the local cloud's AWS timing profile (localcloud/timing.py: roles that
 # take seconds to propagate, metrics that arrive late, stages that answer 404 at first),
 # each notebook twice in a row (the first run keeps its resources, the second must reuse
