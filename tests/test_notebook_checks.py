@@ -516,6 +516,11 @@ def test_every_rule_in_the_sanitize_file_is_seen_by_nbval() -> None:
             "http api                 <API_ID>    18       deleted",
         ),
         (
+            "rest api                 ylyewtr1sh  24       deleted",
+            "rest api                 qdzcr2rwwr  24       deleted",
+            "rest api                 <API_ID>  24       deleted",
+        ),
+        (
             "Writing ../code/16_x/app.py",
             "Overwriting ../code/16_x/app.py",
             "Writing ../code/16_x/app.py",
