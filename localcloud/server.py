@@ -141,12 +141,11 @@ class LocalCloud:
 
 def serve(port: int) -> None:
     """Run the local cloud in the foreground until SIGTERM, SIGINT or a shutdown call."""
-    from werkzeug.serving import make_server
+    from .http.wsgi import WsgiServer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     state = state_dir()
-    handler = MotoGateway.request_handler()
-    server = make_server(HOST, port, None, threaded=True, request_handler=handler)
+    server = WsgiServer(HOST, port)  # werkzeug's server cost more than most calls behind it
     cloud = LocalCloud(state, server.server_port)
     server.app = cloud.edge
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -1,4 +1,5 @@
-"""DynamoDB: moto keeps tables and items; writes to tables with a stream feed the stream store."""
+"""DynamoDB: moto keeps tables and items, its handler answers item calls in-process; writes to
+tables with a stream feed the stream store."""
 
 from ..services import Service
 from .provider import DynamoDBProvider
@@ -17,6 +18,8 @@ SERVICE = Service(
         "BatchWriteItem": "",
         "TransactWriteItems": "",
         "GetItem": "",
+        "BatchGetItem": "",
+        "TransactGetItems": "",
         "Query": "",
         "Scan": "",
         "ListTables": "",

@@ -1,19 +1,19 @@
-"""DynamoDB writes that feed the local cloud's streams; moto keeps the tables and items.
+"""DynamoDB items through moto's handler in-process; writes feed the local cloud's streams.
 
-moto stores every table and item. This provider serves only the write operations (PutItem,
-UpdateItem, DeleteItem, BatchWriteItem, TransactWriteItems) and the table operations that
-change a stream (CreateTable, UpdateTable, DeleteTable): it passes each to moto unchanged and,
-for a table whose StreamSpecification is enabled, appends a record per changed item to the
-stream store with the item before and after the write, as DynamoDB Streams does
+moto stores every table and item. This provider serves the item operations and the table
+operations that change a stream (CreateTable, UpdateTable, DeleteTable). Item reads and writes
+(GetItem, BatchGetItem, Query, Scan, TransactGetItems, PutItem, UpdateItem, DeleteItem,
+BatchWriteItem, TransactWriteItems) are answered by moto's own DynamoDB handler in-process
+(`MotoGateway.dynamodb_item`), skipping moto's HTTP dispatch and serializer, the larger part
+of a call's time; moto's validation, conditions, ConsumedCapacity and errors are unchanged.
+For a table whose StreamSpecification is enabled, each write appends a record per changed item
+to the stream store with the item before and after the write, as DynamoDB Streams does
 (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Streams.html): INSERT,
-MODIFY or REMOVE; no record for a write that changes nothing or fails. Reads (GetItem, Query,
-Scan ...) are not served here: they go to moto untouched.
+MODIFY or REMOVE; no record for a write that changes nothing or fails.
 
 Where the local cloud differs from AWS:
 - Writes to a table with a stream are serialised per table, and the item before and after a
   write is read from moto with extra GetItem calls, so such writes are slower than plain ones.
-- Errors of these operations carry code and message only: extra members such as a
-  transaction's CancellationReasons or a failed condition's Item are not returned.
 - TTL deletions are not made, so no record has the TTL `userIdentity`.
 """
 
@@ -27,6 +27,21 @@ from ..context import CloudContext
 from ..dynamodbstreams import DynamoDBStreamsProvider
 from ..dynamodbstreams.store import Item, Stream, StreamStore
 from ..registry import Provider, RequestContext
+
+_ITEM_OPERATIONS = frozenset(
+    {
+        "GetItem",
+        "BatchGetItem",
+        "Query",
+        "Scan",
+        "TransactGetItems",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "TransactWriteItems",
+    }
+)
 
 
 @dataclass
@@ -82,6 +97,28 @@ class DynamoDBProvider(Provider):
         if stream is not None:
             self.store.disable(stream.arn)
         return answer
+
+    # ----- reads ------------------------------------------------------------------------
+
+    def GetItem(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
+        """moto's answer, without its HTTP stack."""
+        return self._moto("GetItem", params, context)
+
+    def BatchGetItem(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
+        """moto's answer, without its HTTP stack."""
+        return self._moto("BatchGetItem", params, context)
+
+    def Query(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
+        """moto's answer, without its HTTP stack."""
+        return self._moto("Query", params, context)
+
+    def Scan(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
+        """moto's answer, without its HTTP stack."""
+        return self._moto("Scan", params, context)
+
+    def TransactGetItems(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
+        """moto's answer, without its HTTP stack."""
+        return self._moto("TransactGetItems", params, context)
 
     # ----- writes -----------------------------------------------------------------------
 
@@ -201,6 +238,10 @@ class DynamoDBProvider(Provider):
     # ----- helpers ----------------------------------------------------------------------
 
     def _moto(self, operation: str, params: dict[str, Any], context: RequestContext) -> Any:
+        if operation in _ITEM_OPERATIONS:  # moto's handler in-process: no HTTP round trip
+            return self.cloud.moto.dynamodb_item(
+                operation, params, context.account_id, context.region
+            )
         return self.cloud.moto.call("dynamodb", operation, params, context.region)
 
     def _get(self, table: str, key: Item, context: RequestContext) -> Item | None:

@@ -82,6 +82,7 @@ class Edge:
     ) -> Iterable[bytes]:
         """moto's answer, unless moto failed on input that AWS refuses with a 4xx."""
         environ["wsgi.input"] = io.BytesIO(body)
+        environ["wsgi.input_terminated"] = True  # moto reads the body read above to its end
         started: list[Any] = []
         try:
             result = self.moto.serve(environ, lambda *args: started.extend(args[:2]))

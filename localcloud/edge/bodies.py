@@ -43,6 +43,8 @@ def read_body(environ: dict[str, Any], limit: int) -> bytes:
         # werkzeug's dechunker trusts chunk sizes and counts empty reads at EOF as data.
         reader.stream = stream._rfile
         return _read_chunked(reader, limit)
+    if chunked and not environ.get("wsgi.input_terminated"):  # the raw stream (http/wsgi.py)
+        return _read_chunked(reader, limit)
     if length_text:
         if not length_text.isdigit():
             raise EdgeError(400, "BadRequest", f"Invalid Content-Length {length_text!r}.")
@@ -65,7 +67,8 @@ class _Reader:
         self.stream = stream
         self.deadline = time.monotonic() + BODY_DEADLINE_S
         if sock is not None:
-            # Stays set: werkzeug's drain after the response must not wait forever either.
+            # Stays set for the rest of the request (the edge's server resets it between
+            # requests; werkzeug's drain after the response must not wait forever either).
             sock.settimeout(BODY_IDLE_S)
 
     def _read(self, size: int, line: bool = False) -> bytes:

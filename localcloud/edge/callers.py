@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -30,6 +31,7 @@ def check_caller(environ: Mapping[str, Any]) -> None:
         raise EdgeError(403, "AccessDenied", "Requests from other sites are not accepted.")
 
 
+@functools.lru_cache(maxsize=256)  # the same few Host values on every request
 def _is_own_authority(authority: str, port: str) -> bool:
     """True for a loopback name or address with the daemon's port ('127.0.0.1:4766')."""
     host, _, given_port = authority.rpartition(":")

@@ -24,6 +24,8 @@ from typing import Any
 from ..config import HOST
 
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100  # what the runtime may post (AWS: 6291556 bytes)
+_MAX_HEADER_LINE = 64 * 1024
+_MAX_HEADERS = 100
 _INVOCATION = re.compile(r"^/2018-06-01/runtime/invocation/([^/]+)/(response|error)$")
 
 
@@ -118,6 +120,31 @@ def _handler_for(api: RuntimeApi) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:
             """Silence the per-request access log."""
 
+        def parse_request(self) -> bool:
+            """The request line and headers, without http.server's email-package parser.
+
+            That parser was the larger part of handling the two small requests of each invoke.
+            """
+            self.requestline = self.raw_requestline.decode("latin-1").rstrip("\r\n")
+            words = self.requestline.split()
+            if len(words) != 3 or not words[2].startswith("HTTP/1."):
+                self.close_connection = True
+                return False
+            self.command, self.path, self.request_version = words
+            headers = _Headers()
+            while True:
+                line = self.rfile.readline(_MAX_HEADER_LINE + 1)
+                if line in (b"\r\n", b"\n", b""):
+                    break
+                if len(line) > _MAX_HEADER_LINE or len(headers) >= _MAX_HEADERS:
+                    self.close_connection = True
+                    return False
+                name, _, value = line.decode("latin-1").partition(":")
+                headers[name.strip().lower()] = value.strip()
+            self.headers = headers  # type: ignore[assignment]
+            self.close_connection = headers.get("Connection", "").lower() == "close"
+            return True
+
         def do_GET(self) -> None:
             if self.path != "/2018-06-01/runtime/invocation/next":
                 return self._json(404, {"errorMessage": "not found", "errorType": "NotFound"})
@@ -173,6 +200,13 @@ def _handler_for(api: RuntimeApi) -> type[BaseHTTPRequestHandler]:
             self.wfile.flush()
 
     return Handler
+
+
+class _Headers(dict[str, str]):
+    """Header fields by lower-case name; `get` takes any case."""
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        return super().get(name.lower(), default)
 
 
 def _too_large_error() -> bytes:

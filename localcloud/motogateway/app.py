@@ -122,6 +122,34 @@ def call(
     return parsed
 
 
+def preserve_header_names(environ: dict[str, Any]) -> None:
+    """Keep S3 metadata headers with underscores, as moto's own request handler does.
+
+    WSGI servers drop underscored header names (`X_Foo` would spoof `X-Foo`); moto reads
+    them under its own environ key. The edge's server lists the headers as sent.
+    """
+    from moto.core.request import (
+        PRESERVED_HEADER_NAMES_ENVIRON_KEY,
+        environ_key_for_header,
+        should_preserve_original_header_name,
+    )
+
+    sent = environ.get("localcloud.headers")
+    if sent is None or PRESERVED_HEADER_NAMES_ENVIRON_KEY in environ:
+        return
+    dashed = {environ_key_for_header(name) for name, _ in sent if "_" not in name}
+    names: dict[str, str] = {}
+    values: dict[str, list[str]] = {}
+    for name, value in sent:
+        key = environ_key_for_header(name)
+        if should_preserve_original_header_name(name) and key not in dashed:
+            names.setdefault(key, name)
+            values.setdefault(key, []).append(value)
+    for key, key_values in values.items():
+        environ[key] = ",".join(key_values)
+    environ[PRESERVED_HEADER_NAMES_ENVIRON_KEY] = names
+
+
 def _moto_protocol(model: Any) -> str:
     """The service's protocol that moto answers: botocore may prefer CBOR, moto speaks JSON."""
     offered = model.metadata.get("protocols") or [model.protocol]

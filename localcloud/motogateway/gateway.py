@@ -11,6 +11,7 @@ from typing import Any
 from ..protocols import ServiceError
 from . import app as moto_app
 from .app import MOTO_LOCK, WsgiApp
+from .dynamodb import item_operation
 from .logs import LogsWriter
 
 
@@ -65,6 +66,13 @@ class MotoGateway:
         """Run one moto operation in-process, as boto3 would; errors raise ServiceError."""
         return moto_app.call(self.app, service, operation, params, region)
 
+    def dynamodb_item(
+        self, operation: str, params: dict[str, Any], account: str, region: str
+    ) -> dict[str, Any]:
+        """A DynamoDB item operation (ITEM_OPERATIONS) answered by moto's handler, in-process."""
+        with MOTO_LOCK:
+            return item_operation(operation, params, account, region)
+
     def secret_value(self, account: str, region: str, secret_id: str) -> dict[str, Any]:
         """GetSecretValue of the current version, from moto's backend without an HTTP round trip."""
         # The Data API reads its secret on every statement: the round trip was half its time.
@@ -110,6 +118,7 @@ class MotoGateway:
 
     def serve(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         """Let moto answer a raw HTTP request (the edge's fall-through)."""
+        moto_app.preserve_header_names(environ)
         with MOTO_LOCK:
             # Consume moto's response inside the lock: its body may be generated lazily.
             return [b"".join(self.app(environ, start_response))]
@@ -129,10 +138,3 @@ class MotoGateway:
     def reset(self) -> None:
         """Wipe moto's state, then re-apply the course's start-up settings."""
         moto_app.reset(self.app)
-
-    @staticmethod
-    def request_handler() -> type:
-        """The werkzeug request handler moto's own server uses (chunked bodies, keep-alive)."""
-        from moto.moto_server.werkzeug_app import MotoRequestHandler
-
-        return MotoRequestHandler

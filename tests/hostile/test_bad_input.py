@@ -44,7 +44,8 @@ def send(
 ) -> tuple[int, str]:
     """POST over a raw socket; the status and the AWS error code answered."""
     framing = framing if framing is not None else f"Content-Length: {len(body)}\r\n"
-    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{cloud.port}\r\n{framing}"
+    # Connection: close: the edge keeps HTTP/1.1 connections alive, and this reads to EOF.
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{cloud.port}\r\nConnection: close\r\n{framing}"
     head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     with socket.create_connection(("127.0.0.1", cloud.port), timeout=60) as sock:
         sock.sendall(head.encode() + b"\r\n" + body)

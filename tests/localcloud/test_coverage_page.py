@@ -20,4 +20,5 @@ def test_every_provider_documents_its_differences_from_aws():
 def test_provider_operations_are_marked_as_provider_served():
     page = coverage.render(all_services())
     assert "| cloudwatch | GetMetricData | provider |" in page
-    assert "| dynamodb | GetItem | moto |" in page
+    assert "| dynamodb | GetItem | provider |" in page
+    assert "| dynamodb | DescribeTable | moto |" in page
