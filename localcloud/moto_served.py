@@ -18,8 +18,10 @@ SERVICES = [
             "DescribeSecurityGroups": "",
             "AuthorizeSecurityGroupIngress": "",
             "RevokeSecurityGroupIngress": "",
-            "DescribeNetworkInterfaces": "a load balancer gets no network interfaces locally",
-            "DeleteSecurityGroup": "no DependencyViolation while interfaces or rules refer to it",
+            "DescribeNetworkInterfaces": "a load balancer gets no network interfaces locally; "
+            "a VPC function gets some under the AWS timing profile only",
+            "DeleteSecurityGroup": "DependencyViolation only while a VPC function's interfaces "
+            "use it (AWS timing profile), not for rules or other interfaces",
         },
     ),
     Service(

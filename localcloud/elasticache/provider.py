@@ -21,7 +21,10 @@ Where the local cloud differs from AWS:
 - Valkey and Redis OSS caches both run the machine's Redis 7 server; FullEngineVersion is
   what AWS would report. Memcached serverless caches are refused.
 - `creating` lasts as long as the server takes to start (about a second), `deleting` as
-  long as it takes to stop; `modifying` lasts one second.
+  long as it takes to stop; `modifying` lasts one second. Under the AWS timing profile
+  (`localcloud/timing.py`) both last AWS's times, scaled: the server starts only when
+  `creating` ends (connections are refused until then), and a deleted cache stays
+  `deleting` after its server stopped.
 - CacheUsageLimits are checked and recorded, not enforced: no ThrottledCmds when
   ECPUPerSecond's maximum is passed, no eviction or OOM at DataStorage's maximum. Snapshots,
   KMS keys, user groups (RBAC) and IAM authentication are records only, and AWS's list of
@@ -48,6 +51,7 @@ from ..context import CloudContext
 from ..engines import EngineError
 from ..protocols import ServiceError
 from ..registry import Provider, RequestContext
+from ..timing import Lifecycle
 from .endpoint import PORT, READER_PORT, ReaderRelay, choose_address
 from .metrics import (
     CacheSampler,
@@ -98,6 +102,7 @@ class ElastiCacheProvider(Provider):
         self._runtimes: dict[str, CacheRuntime] = {}  # by owner
         self._stop = threading.Event()
         self._sampler: threading.Thread | None = None
+        self._lifecycle = Lifecycle(cloud.timing, "serverless cache")  # AWS timing profile only
 
     # ----- operations -------------------------------------------------------------------
 
@@ -139,6 +144,7 @@ class ElastiCacheProvider(Provider):
                     f"You have reached the maximum of {MAX_CACHES} serverless caches.",
                 )
             self._caches[key] = record
+        self._lifecycle.created(key)
         threading.Thread(target=self._bring_up, args=(record,), name=f"cache-{name}").start()
         return {"ServerlessCache": record.shape()}
 
@@ -217,7 +223,9 @@ class ElastiCacheProvider(Provider):
             record.status = "deleting"
             shape = record.shape()
         threading.Thread(
-            target=self._tear_down, args=(record, True), name=f"cache-{record.name}-delete"
+            target=self._tear_down,
+            args=(record, True, self._lifecycle.delete_s),
+            name=f"cache-{record.name}-delete",
         ).start()
         return {"ServerlessCache": shape}
 
@@ -263,6 +271,7 @@ class ElastiCacheProvider(Provider):
         """Delete every cache: servers stopped, data gone."""
         with self._lock:
             records = list(self._caches.values())
+        self._lifecycle.clear()
         for record in records:
             self._tear_down(record, True)
 
@@ -293,6 +302,12 @@ class ElastiCacheProvider(Provider):
     # ----- the data plane ---------------------------------------------------------------
 
     def _bring_up(self, record: CacheRecord) -> None:
+        key = (record.account_id, record.region, record.name)
+        if self._stop.wait(self._lifecycle.seconds_left(key)):
+            return  # AWS timing profile: the server starts when `creating` would end
+        with self._lock:
+            if self._caches.get(key) is not record:
+                return  # reset meanwhile
         try:
             runtime = self._start_server(record)
             self._sample(record, runtime)  # the baseline: clients' commands count from here
@@ -341,7 +356,8 @@ class ElastiCacheProvider(Provider):
             record.host, record.port, record.reader_port = endpoint.host, endpoint.port, relay.port
         return CacheRuntime(relay=relay, ca_file=str(endpoint.tls_ca_file))
 
-    def _tear_down(self, record: CacheRecord, remove: bool) -> None:
+    def _tear_down(self, record: CacheRecord, remove: bool, linger: float = 0.0) -> None:
+        """Stop the server (and remove its data and record, `linger` seconds later)."""
         with self._lock:
             runtime = self._runtimes.pop(record.owner, None)
         if runtime is not None:
@@ -355,6 +371,7 @@ class ElastiCacheProvider(Provider):
         except EngineError:
             log.exception("serverless cache %s: stopping the server failed", record.name)
         if remove:
+            self._stop.wait(linger)  # AWS timing profile: `deleting` lasts AWS's time
             with self._lock:
                 key = (record.account_id, record.region, record.name)
                 if self._caches.get(key) is record:

@@ -7,7 +7,7 @@ SERVICE = Service(
     "elbv2",
     ElbV2Provider,
     operations={
-        "CreateLoadBalancer": "active at once",
+        "CreateLoadBalancer": "active at once (AWS timing profile: provisioning first)",
         "DescribeLoadBalancers": "",
         "SetSubnets": "",
         "SetSecurityGroups": "",

@@ -43,6 +43,9 @@ Where the local cloud differs from AWS:
   LoadBalancer+TargetGroup dimensions only (AWS: one-minute data, more dimension sets);
   RequestCount counts every request, including those the load balancer answers itself.
 - Network load balancers and TCP/UDP/TLS listeners are stored by moto but not served.
+- A new load balancer is `active` at once; under the AWS timing profile
+  (`localcloud/timing.py`) it is `provisioning` for AWS's time, scaled, and its listeners
+  close connections without an answer meanwhile.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from typing import Any
 
 from ..context import CloudContext
 from ..registry import Provider, RequestContext
+from ..timing import Lifecycle
 from .dataplane import DataPlane
 from .health import HealthChecker, HealthSettings, TargetGroupState
 from .listener import Listener
@@ -79,6 +83,27 @@ class ElbV2Provider(Provider):
             self.plane.resolve,
             self._publish_hosts,
         )
+        self._provisioning = Lifecycle(cloud.timing, "load balancer")  # AWS timing profile only
+
+    # -- load balancers ------------------------------------------------------------------
+
+    def CreateLoadBalancer(self, params: dict, context: RequestContext) -> dict:
+        """moto creates it; under the AWS timing profile it is `provisioning` for a while."""
+        result = self._moto("CreateLoadBalancer", params, context)
+        for balancer in result.get("LoadBalancers", []):
+            if balancer.get("Type", "application") == "application":
+                self._provisioning.created(balancer["LoadBalancerArn"])
+        return self._patch_states(result)
+
+    def DescribeLoadBalancers(self, params: dict, context: RequestContext) -> dict:
+        """moto's load balancers; `provisioning` until their time has passed, then `active`."""
+        return self._patch_states(self._moto("DescribeLoadBalancers", params, context))
+
+    def _patch_states(self, result: dict) -> dict:
+        for balancer in result.get("LoadBalancers", []):
+            if self._provisioning.creating(balancer["LoadBalancerArn"]):
+                balancer["State"] = {"Code": "provisioning"}
+        return result
 
     # -- listeners -----------------------------------------------------------------------
 
@@ -94,7 +119,10 @@ class ElbV2Provider(Provider):
                     item["Protocol"],
                     context.region,
                 )
-                listener.start(ListenerProxy(listener, self.plane, self.cloud.publisher))
+                proxy = ListenerProxy(listener, self.plane, self.cloud.publisher)
+                balancer = listener.load_balancer_arn
+                proxy.ready = lambda arn=balancer: not self._provisioning.creating(arn)
+                listener.start(proxy)
                 with self.plane.lock:
                     self.plane.listeners[listener.arn] = listener
         self._rules_changed()
@@ -284,6 +312,7 @@ class ElbV2Provider(Provider):
         """Stop every listener and health check; forget targets and caches."""
         self.health.stop()
         self.plane.reset()
+        self._provisioning.clear()
 
     def shutdown(self) -> None:
         """Stop everything (the publisher flushes the last request metrics)."""

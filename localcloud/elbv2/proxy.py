@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..http.exchange import Exchange, http_date
@@ -42,9 +42,12 @@ class ListenerProxy:
 
     def __init__(self, listener: Listener, plane: DataPlane, publisher: MetricPublisher) -> None:
         self._listener, self._plane, self._publisher = listener, plane, publisher
+        self.ready: Callable[[], bool] = lambda: True  # False while the load balancer provisions
 
     def __call__(self, exchange: Exchange) -> None:
         """Pick the matching rule and run its action."""
+        if not self.ready():  # AWS: nothing answers at the DNS name before `active`
+            raise ConnectionResetError("the load balancer is still provisioning")
         if exchange.method == "TRACE":
             exchange.close_connection = True  # like the listener's other refusals
             return self._elb_error(exchange, 405, "")

@@ -49,7 +49,8 @@ Where the local cloud differs from AWS:
 - VpcConfig is checked (subnets and security groups must exist in one VPC) and reported with
   that VPC's id, but a VPC function reaches everything on the machine as any other, and no
   network interfaces are created: the function is Active at once (AWS: Pending while its
-  interfaces are made) and its security groups can be deleted right after a detach.
+  interfaces are made) and its security groups can be deleted right after a detach. Under
+  the AWS timing profile it gets interfaces on AWS's schedule (`interfaces.py`).
 - Layers, aliases, versions other than $LATEST, provisioned concurrency, SnapStart,
   destinations and dead-letter queues are not run.
 - Each log stream keeps its latest 10,000 events (LOCALCLOUD_LOG_EVENTS_PER_STREAM); AWS
@@ -86,6 +87,7 @@ from ..registry import Provider, RequestContext
 from . import vpc
 from .event_sources import EventSourceMappings
 from .functions import FunctionSpec, function_exists, remove_extracted_code, resolve, resolved_image
+from .interfaces import VpcInterfaces, vpc_changed
 from .pool import Pools
 from .runtime_api import Invocation
 from .worker import Outcome, Worker
@@ -124,6 +126,7 @@ class LambdaProvider(Provider):
         delays = os.environ.get("LOCALCLOUD_LAMBDA_RETRY_DELAYS", "60,120")
         self.events = EventQueue(self, [float(d) for d in delays.split(",")])
         self.event_sources = EventSourceMappings(cloud, self)
+        self.interfaces = VpcInterfaces(cloud.moto, cloud.timing)  # AWS timing profile only
 
     def Invoke(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
         """Run the function: synchronously, as a queued event, or as a dry run."""
@@ -137,6 +140,7 @@ class LambdaProvider(Provider):
                 413,
             )
         spec = self.function_spec(params["FunctionName"], params.get("Qualifier"), context)
+        self.interfaces.check_invoke(context, spec.name)
         if invocation_type == "DryRun":
             return {"StatusCode": 204}
         _check_json(payload)
@@ -209,15 +213,31 @@ class LambdaProvider(Provider):
                 "The role defined for the function cannot be assumed by Lambda.",
             )
         vpc_id = vpc.check(self.cloud.moto, params.get("VpcConfig"), context.region)
-        return vpc.report(self._moto("CreateFunction", params, context), vpc_id)
+        created = self._moto("CreateFunction", params, context)
+        self.interfaces.attach(context, created["FunctionName"], params.get("VpcConfig"))
+        return self.interfaces.patch(context, vpc.report(created, vpc_id))
 
     def UpdateFunctionConfiguration(
         self, params: dict[str, Any], context: RequestContext
     ) -> dict[str, Any]:
         """moto's update; a new VpcConfig is checked, an empty one detaches the function."""
+        before = None
         if "VpcConfig" in params:
             vpc.check(self.cloud.moto, params["VpcConfig"], context.region)
-        return self._with_vpc(self._moto("UpdateFunctionConfiguration", params, context), context)
+            name = {"FunctionName": params["FunctionName"]}
+            before = self._moto("GetFunctionConfiguration", name, context).get("VpcConfig") or {}
+        updated = self._moto("UpdateFunctionConfiguration", params, context)
+        if before is not None and vpc_changed(before, params["VpcConfig"]):
+            self.interfaces.updating(context, updated["FunctionName"])
+            self.interfaces.attach(context, updated["FunctionName"], params["VpcConfig"])
+        return self._with_vpc(updated, context)
+
+    def DeleteFunction(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
+        """moto deletes it; its network interfaces are released later (AWS timing profile)."""
+        result = self._moto("DeleteFunction", params, context)
+        if not params.get("Qualifier"):
+            self.interfaces.release(context, params["FunctionName"])
+        return result
 
     def GetFunction(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
         """moto's function with its VpcConfig's real VPC id and a well-formed ResolvedImageUri."""
@@ -233,6 +253,7 @@ class LambdaProvider(Provider):
 
     def _with_vpc(self, configuration: dict[str, Any], context: RequestContext) -> dict[str, Any]:
         stored = configuration.get("VpcConfig")
+        self.interfaces.patch(context, configuration)
         return vpc.report(configuration, vpc.vpc_of(self.cloud.moto, stored, context.region))
 
     def _moto(self, operation: str, params: dict[str, Any], context: RequestContext) -> Any:
@@ -294,6 +315,7 @@ class LambdaProvider(Provider):
         """Stop every worker, drop queued events and extracted code."""
         self.event_sources.clear()
         self.events.clear()
+        self.interfaces.clear()
         self.pools.stop_all()
         remove_extracted_code(self.cloud.state_dir)
 
@@ -301,6 +323,7 @@ class LambdaProvider(Provider):
         """Stop the event queue and every worker."""
         self.event_sources.close()
         self.events.close()
+        self.interfaces.close()
         self.pools.close()
 
     def status(self) -> dict[str, Any]:

@@ -42,9 +42,10 @@ def create_moto_app() -> WsgiApp:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from . import speedups
+    from . import ec2_rules, speedups
 
     speedups.install()
+    ec2_rules.install()
     app = DomainDispatcherApplication(create_backend_app)
     configure(app)
     return app

@@ -1,4 +1,4 @@
-"""Local Aurora MySQL: each cluster a private MariaDB server; moto keeps the records."""
+"""Local RDS: Aurora MySQL clusters on MariaDB and PostgreSQL instances on PostgreSQL."""
 
 from ..services import Service
 from .provider import RdsProvider
@@ -14,9 +14,9 @@ SERVICE = Service(
         "DescribeDBClusters": "",
         "ModifyDBCluster": "",
         "DeleteDBCluster": "",
-        "CreateDBInstance": "",
+        "CreateDBInstance": "postgres: a TLS PostgreSQL server of its own, on 5432",
         "DescribeDBInstances": "",
-        "DeleteDBInstance": "",
+        "DeleteDBInstance": "postgres: the server and its data go",
         "RebootDBInstance": "applies a changed max_connections; the server keeps running",
         "EnableHttpEndpoint": "",
         "DescribeDBEngineVersions": "",

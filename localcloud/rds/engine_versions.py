@@ -1,9 +1,11 @@
-"""DescribeDBEngineVersions for Aurora MySQL 3, which moto does not implement (HTTP 500).
+"""DescribeDBEngineVersions for Aurora MySQL 3 and PostgreSQL, which moto does not implement.
 
 The catalogue lists Aurora MySQL 3 releases from AWS's release notes with the Serverless v2
 limits that `ServerlessV2FeaturesSupport` reports: MinCapacity 0 (auto-pause) from 3.08.0 on,
-MaxCapacity 256 on recent versions and 128 on older ones. Every version is served by the same
-local MariaDB, whatever it says here.
+MaxCapacity 256 on recent versions and 128 on older ones; and RDS for PostgreSQL releases of
+the majors 13 to 17 (https://docs.aws.amazon.com/AmazonRDS/latest/PostgreSQLReleaseNotes/postgresql-versions.html).
+Every version is served by the same local MariaDB or PostgreSQL, whatever it says here.
+DefaultOnly gives each engine's newest version: RDS's default is "usually the latest".
 """
 
 from __future__ import annotations
@@ -45,7 +47,34 @@ def _entry(aurora: str, mysql: str) -> dict[str, Any]:
     }
 
 
+# RDS for PostgreSQL releases, oldest first; the last of each major is its newest.
+_POSTGRES = ["13.21", "13.22", "14.18", "14.19", "15.13", "15.14", "16.9", "16.10", "17.5", "17.6"]
+
+
+def _postgres_entry(version: str) -> dict[str, Any]:
+    """One RDS for PostgreSQL DBEngineVersion of the catalogue."""
+    major = version.split(".")[0]
+    return {
+        "Engine": "postgres",
+        "EngineVersion": version,
+        "MajorEngineVersion": major,
+        "DBParameterGroupFamily": f"postgres{major}",
+        "DBEngineDescription": "PostgreSQL",
+        "DBEngineVersionDescription": f"PostgreSQL {version}-R1",
+        "Status": "available",
+        "SupportsLogExportsToCloudwatchLogs": True,
+        "ExportableLogTypes": ["postgresql", "upgrade"],
+        "SupportedEngineModes": ["provisioned"],
+    }
+
+
 CATALOGUE = [_entry(aurora, mysql) for aurora, mysql in _AURORA_MYSQL]
+CATALOGUE += [_postgres_entry(version) for version in _POSTGRES]
+
+
+def newest_postgres() -> dict[int, str]:
+    """Each PostgreSQL major with its newest minor version in the catalogue."""
+    return {int(v.split(".")[0]): v for v in _POSTGRES}
 
 
 def describe(params: dict[str, Any]) -> dict[str, Any]:
@@ -60,8 +89,13 @@ def describe(params: dict[str, Any]) -> dict[str, Any]:
         and (not version or v["EngineVersion"] == version or v["MajorEngineVersion"] == version)
         and (not family or v["DBParameterGroupFamily"] == family)
     ]
-    if params.get("DefaultOnly") and found:
-        found = found[-1:]  # the newest stands in for AWS's default version
+    if params.get("DefaultOnly"):
+        # The newest of each engine stands in for AWS's default version.
+        found = [
+            v
+            for i, v in enumerate(found)
+            if v["Engine"] not in {w["Engine"] for w in found[i + 1 :]}
+        ]
     page_size = params.get("MaxRecords") or 100
     if not 20 <= page_size <= 100:
         raise invalid("Invalid value for MaxRecords. Must be between 20 and 100")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import string
-from typing import Any
+from typing import Any, Protocol
 
 from ..motogateway import MotoGateway
 from .state import ClusterRecord, combination, invalid
@@ -26,15 +26,15 @@ def generate_password(length: int = 32) -> str:
             return password
 
 
-def check_password(password: str) -> None:
-    """Refuse a MasterUserPassword that RDS would refuse (8 to 41 printable ASCII)."""
+def check_password(password: str, longest: int = 41) -> None:
+    """Refuse a MasterUserPassword RDS would refuse: 8 to longest (MySQL 41) printable ASCII."""
     prefix = "The parameter MasterUserPassword is not a valid password"
     if not password:
         raise invalid("The parameter MasterUserPassword must be provided and must not be blank.")
     if len(password) < 8:
         raise invalid(f"{prefix} because it is shorter than 8 characters.")
-    if len(password) > 41:
-        raise invalid(f"{prefix} because it is longer than 41 characters.")
+    if len(password) > longest:
+        raise invalid(f"{prefix} because it is longer than {longest} characters.")
     if any(not (32 <= ord(c) < 127) or c in _FORBIDDEN for c in password):
         raise invalid(
             f"{prefix}. Only printable ASCII characters besides '/', '@', '\"', ' ' may be used."
@@ -86,7 +86,16 @@ def password_change(
     return forwarded, password, manage
 
 
-def write_secret(moto: MotoGateway, record: ClusterRecord, *, fresh: bool) -> None:
+class MasterCredentials(Protocol):
+    """What the managed secret holds, and where it is: a cluster's or an instance's record."""
+
+    secret_arn: str | None
+    region: str
+    master_username: str
+    password: str
+
+
+def write_secret(moto: MotoGateway, record: MasterCredentials, *, fresh: bool) -> None:
     """Store the master credentials in the managed secret (fresh: leave no AWSPREVIOUS).
 
     A fresh secret looks like one RDS just created: a single labelled version. After a

@@ -1,4 +1,4 @@
-"""The RDS provider: each Aurora MySQL cluster gets a private MariaDB server; moto keeps the rest.
+"""The RDS provider: Aurora MySQL clusters on MariaDB, PostgreSQL instances on PostgreSQL.
 
 moto stores clusters, instances, subnet groups, tags and the managed master secret. This
 provider lets moto do that bookkeeping (`cloud.moto.call`) and corrects what it gets wrong: it
@@ -6,7 +6,9 @@ starts a real database per Aurora MySQL cluster, puts a strong random password i
 secret (moto writes a fixed one), answers with the local address and port, serves the Data API
 switch (EnableHttpEndpoint / DisableHttpEndpoint, HTTP 500 in moto) and the engine version
 catalogue (DescribeDBEngineVersions, not implemented by moto). The Data API provider and the
-ACU model read the clusters through `cluster_database()` and `clusters()`.
+ACU model read the clusters through `cluster_database()` and `clusters()`. An RDS for
+PostgreSQL instance (Engine `postgres`, no cluster) gets a PostgreSQL server of its own on its
+own loopback address (`instances.py`, checked by `instance_rules.py`).
 
 AWS semantics kept:
 - CreateDBCluster (aurora-mysql) takes either MasterUserPassword (8 to 41 printable ASCII,
@@ -35,9 +37,13 @@ AWS semantics kept:
   DeleteAutomatedBackups is false (moto keeps them: re-creating the cluster within the same
   minute would then fail).
 
+- RDS for PostgreSQL instances: what RDS does that they do too is in `instances.py`.
+
 Where the local cloud differs from AWS:
 - Creation is instant: CreateDBCluster returns once the server answers (about a second) and
-  the cluster is `available` on the first describe; waiters pass at once.
+  the cluster is `available` on the first describe; waiters pass at once. Under the AWS
+  timing profile (`localcloud/timing.py`, `lifecycle.py`) clusters and their instances are
+  `creating` and `deleting` for AWS's times, scaled, and refuse changes meanwhile.
 - One MariaDB 10.11 server stands in for Aurora MySQL 3 (MySQL 8.0) whatever the EngineVersion.
   SQL differences the course may meet: no `->` / `->>` JSON operators (use JSON_EXTRACT /
   JSON_UNQUOTE), `JSON` is `LONGTEXT` with a validity check, no LATERAL derived tables, the
@@ -51,23 +57,38 @@ Where the local cloud differs from AWS:
   server listens on loopback only and speaks plain TCP (no TLS).
 - The managed secret is written through Secrets Manager's API, so the fixed password moto first
   put there stays as an unlabelled old version; it is not rotated every 7 days.
-- Only provisioned-mode (Serverless v2 / provisioned) aurora-mysql clusters get a server. Other
-  engines, Serverless v1, global-database and read-replica clusters are moto's records only
-  (PostgreSQL instances arrive with pattern 24); EnableHttpEndpoint merely records the flag.
+- Only provisioned-mode (Serverless v2 / provisioned) aurora-mysql clusters and postgres
+  instances get a server. Other engines, Serverless v1, global-database and read-replica
+  clusters are moto's records only; EnableHttpEndpoint merely records the flag.
+- A PostgreSQL instance is `creating` for the second or two its server takes to start, not
+  minutes, and is gone as DeleteDBInstance returns (under the AWS timing profile it is
+  `creating` and `deleting` for an Aurora instance's times, scaled). Its Endpoint.Address is
+  its own loopback address (127.0.8.1, 127.0.8.2, ...) on 5432, not a DNS name; the AWS-style
+  name is in its certificate only, and HostedZoneId is us-east-1's in every region. If no
+  such address can be bound it listens on 127.0.0.1 at a free port. The machine's PostgreSQL
+  (15 on Debian 12) serves every EngineVersion; any minor version of the majors 13 to 17 is
+  accepted, not only the ones AWS offers.
+- max_connections uses the class's full memory (db.t4g.micro: 1 GiB, 112 connections); AWS's
+  DBInstanceClassMemory leaves out what the OS and RDS reserve, so AWS shows fewer. The
+  master user has CREATEDB and CREATEROLE and owns `postgres` and DBName, but there is no
+  rds_superuser role and none of RDS's extensions. AllocatedStorage, StorageType, Iops,
+  PubliclyAccessible, security groups, IAM database authentication and ModifyDBInstance are
+  recorded by moto, not applied; a final snapshot is a record without data.
 - Snapshots, backups, Stop/Start, failover and parameter groups are moto's records only: no
   data is saved or restored.
 - RebootDBInstance does not restart the server: it applies a changed max_connections at once
   and keeps open connections. The master user may open one connection past max_connections
   (MariaDB keeps one for a user with SUPER); Aurora keeps its reserved connections for rdsadmin.
   A cluster without Serverless v2 scaling keeps MariaDB's default of 151 connections.
-- DescribeDBEngineVersions knows Aurora MySQL 3 (3.04 to 3.10) only; DefaultOnly returns the
-  newest, and Filters are ignored.
+- DescribeDBEngineVersions knows Aurora MySQL 3 (3.04 to 3.10) and PostgreSQL 13 to 17 (two
+  minor versions each) only; DefaultOnly returns each engine's newest; Filters are ignored.
 - MasterUsername and password rules are checked; the error messages are AWS's where known.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 import uuid
@@ -79,6 +100,8 @@ from ..protocols import ServiceError
 from ..registry import Provider, RequestContext
 from . import engine_versions
 from .capacity import CapacityMonitor
+from .instances import PostgresInstances
+from .lifecycle import RdsLifecycles
 from .passwords import check_password, generate_password, password_change, write_secret
 from .state import (
     ClusterDatabase,
@@ -107,6 +130,8 @@ class RdsProvider(Provider):
         self._capacity: CapacityMonitor | None = None
         self._capacity_lock = threading.Lock()
         self._closed = False
+        self._lifecycles = RdsLifecycles(cloud.timing)  # AWS timing profile only
+        self._postgres = PostgresInstances(cloud.engines, cloud.moto, self._moto, self._lifecycles)
 
     # ----- what other providers use ---------------------------------------------------
 
@@ -125,8 +150,12 @@ class RdsProvider(Provider):
             record = self._find(region, account_id, cluster)
             if record is None or record.port is None:
                 raise KeyError(cluster)
+            if self._lifecycles.cluster_creating(region, account_id, record.identifier):
+                raise KeyError(cluster)
             self._refresh_engine(record)
-            return record.snapshot()
+            found = record.snapshot()
+        ready = self._lifecycles.ready_instances(region, account_id, found.instance_ids)
+        return dataclasses.replace(found, instance_ids=ready)
 
     def clusters(self) -> list[ClusterDatabase]:
         """Every cluster whose server has started (for the capacity monitor)."""
@@ -195,13 +224,17 @@ class RdsProvider(Provider):
         with self._lock:
             record.port, record.engine_pid = endpoint.port, endpoint.pid
         _ = self.capacity  # the ACU model starts with the first cluster
-        return {"DBCluster": self._patch_cluster(cluster)}
+        self._lifecycles.cluster_created(context, identifier)
+        return {"DBCluster": self._patch_cluster(cluster, context)}
 
     def DescribeDBClusters(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
         """moto's clusters, with the local endpoints, ports and Data API flags."""
-        result = self._moto("DescribeDBClusters", params, context)
+        result = self._lifecycles.describe_clusters(
+            params, context, lambda: self._moto("DescribeDBClusters", params, context)
+        )
         for cluster in result.get("DBClusters", []):
-            self._patch_cluster(cluster)
+            if cluster.get("Status") != "deleting":
+                self._patch_cluster(cluster, context)
         return result
 
     def ModifyDBCluster(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
@@ -210,6 +243,7 @@ class RdsProvider(Provider):
             record = self._find(context.region, context.account_id, params["DBClusterIdentifier"])
         if record is None:
             return self._moto("ModifyDBCluster", params, context)
+        self._lifecycles.check_cluster_available(context, record.identifier)
         forwarded, password, manage = password_change(record, params)
         cluster = self._moto("ModifyDBCluster", forwarded, context)["DBCluster"]
         with self._lock:
@@ -224,16 +258,20 @@ class RdsProvider(Provider):
                 record.password = password
             if record.secret_arn:
                 write_secret(self.cloud.moto, record, fresh=manage is True)
-        return {"DBCluster": self._patch_cluster(cluster)}
+        return {"DBCluster": self._patch_cluster(cluster, context)}
 
     def DeleteDBCluster(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
         """moto deletes (or refuses while instances exist); then the server and its data go."""
         with self._lock:
             record = self._find(context.region, context.account_id, params["DBClusterIdentifier"])
+        if record is not None:
+            self._lifecycles.check_cluster_available(context, record.identifier)
         result = self._moto("DeleteDBCluster", params, context)
         if params.get("DeleteAutomatedBackups", True):
             self._drop_automated_snapshots(result["DBCluster"]["DBClusterIdentifier"], context)
-        self._patch_cluster(result["DBCluster"])
+        self._patch_cluster(result["DBCluster"], context)
+        if record is not None:
+            self._lifecycles.cluster_deleted(context, result["DBCluster"])
         with self._lock:
             self._other_http.pop(result["DBCluster"].get("DBClusterArn", ""), None)
             if record is not None:
@@ -257,14 +295,18 @@ class RdsProvider(Provider):
     def DescribeDBEngineVersions(
         self, params: dict[str, Any], context: RequestContext
     ) -> dict[str, Any]:
-        """Aurora MySQL 3 versions with their Serverless v2 capacity limits."""
+        """Aurora MySQL 3 (with Serverless v2 capacity limits) and PostgreSQL versions."""
         return engine_versions.describe(params)
 
     # ----- instances --------------------------------------------------------------------
 
     def CreateDBInstance(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
-        """moto's instance; in a local cluster it is reached at the cluster's server."""
+        """PostgreSQL gets a server of its own; an instance of a local cluster, the cluster's."""
+        if self._postgres.handles(params):
+            return self._postgres.create(params, context)
         result = self._moto("CreateDBInstance", params, context)
+        if self._is_local(result["DBInstance"], context):
+            self._lifecycles.instance_created(context, result["DBInstance"]["DBInstanceIdentifier"])
         self._patch_instance(result["DBInstance"], context)
         return result
 
@@ -272,13 +314,20 @@ class RdsProvider(Provider):
         self, params: dict[str, Any], context: RequestContext
     ) -> dict[str, Any]:
         """moto's instances, with local endpoints for the instances of local clusters."""
-        result = self._moto("DescribeDBInstances", params, context)
+        result = self._lifecycles.describe_instances(
+            params, context, lambda: self._moto("DescribeDBInstances", params, context)
+        )
         for instance in result.get("DBInstances", []):
+            if instance.get("DBInstanceStatus") == "deleting":
+                continue
             self._patch_instance(instance, context)
+            self._postgres.patch(instance)
         return result
 
     def DeleteDBInstance(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
-        """moto deletes the instance; its cluster forgets it."""
+        """moto deletes the instance; its cluster forgets it, or its own server goes."""
+        if (deleted := self._postgres.delete(params, context)) is not None:
+            return deleted
         result = self._moto("DeleteDBInstance", params, context)
         instance = result["DBInstance"]
         self._patch_instance(instance, context)
@@ -287,6 +336,8 @@ class RdsProvider(Provider):
             record = self._find(context.region, context.account_id, cluster)
             if record is not None and instance["DBInstanceIdentifier"] in record.instance_ids:
                 record.instance_ids.remove(instance["DBInstanceIdentifier"])
+        if record is not None:
+            self._lifecycles.instance_deleted(context, instance)
         return result
 
     def RebootDBInstance(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
@@ -299,6 +350,7 @@ class RdsProvider(Provider):
         if record is not None and record.port is not None:
             self._apply_max_connections(record)
         self._patch_instance(instance, context)
+        self._postgres.patch(instance)
         return result
 
     # ----- the local cloud's lifecycle --------------------------------------------------
@@ -309,6 +361,8 @@ class RdsProvider(Provider):
             identifiers = [r.identifier for r in self._clusters.values()]
             self._clusters.clear()
             self._other_http.clear()
+        self._postgres.reset()
+        self._lifecycles.clear()
         if self._capacity is not None:
             for identifier in identifiers:
                 self._capacity.forget(identifier)
@@ -322,9 +376,9 @@ class RdsProvider(Provider):
             monitor.stop()
 
     def status(self) -> dict[str, Any]:
-        """How many local clusters exist."""
+        """How many local clusters and PostgreSQL instances exist."""
         with self._lock:
-            return {"clusters": len(self._clusters)}
+            return {"clusters": len(self._clusters), "postgres_instances": self._postgres.count()}
 
     # ----- helpers ----------------------------------------------------------------------
 
@@ -343,13 +397,17 @@ class RdsProvider(Provider):
         if record.port is not None and (endpoint := self.cloud.engines.get(record.owner)):
             record.port, record.engine_pid = endpoint.port, endpoint.pid
 
-    def _patch_cluster(self, cluster: dict[str, Any]) -> dict[str, Any]:
+    def _patch_cluster(
+        self, cluster: dict[str, Any], context: RequestContext | None = None
+    ) -> dict[str, Any]:
         """Put the local endpoint, port and Data API flag into moto's cluster description."""
         arn = cluster.get("DBClusterArn", "")
         with self._lock:
             if (record := self._clusters.get(arn)) is not None:
                 self._refresh_engine(record)
                 record.patch_cluster(cluster)
+                if context is not None:
+                    self._lifecycles.patch_cluster(context, cluster)
             elif arn in self._other_http:
                 cluster["HttpEndpointEnabled"] = self._other_http[arn]
         return cluster
@@ -361,6 +419,13 @@ class RdsProvider(Provider):
             if (record := self._find(context.region, context.account_id, cluster)) is not None:
                 self._refresh_engine(record)
                 record.patch_instance(instance)
+                self._lifecycles.patch_instance(context, instance)
+
+    def _is_local(self, instance: dict[str, Any], context: RequestContext) -> bool:
+        """Whether an instance belongs to one of the local Aurora clusters."""
+        cluster = instance.get("DBClusterIdentifier") or ""
+        with self._lock:
+            return self._find(context.region, context.account_id, cluster) is not None
 
     def _set_engine_password(self, record: ClusterRecord, password: str) -> None:
         """Change the master password on the server, starting it again if it was stopped."""
@@ -424,6 +489,7 @@ class RdsProvider(Provider):
         with self._lock:
             record = self._clusters.get(arn)
             if record is not None:
+                self._lifecycles.check_cluster_available(context, record.identifier)
                 record.http_endpoint_enabled = enabled
                 return {"ResourceArn": arn, "HttpEndpointEnabled": enabled}
         found: list[dict[str, Any]] = []

@@ -3,7 +3,9 @@
 Create/Get/List/Update/DeleteEventSourceMapping as on AWS
 (https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html): Create,
 Update and Delete answer 202 with a transitional State (Creating, Updating, Enabling,
-Disabling, Deleting) that settles a second later (Enabled, Disabled, or gone). Defaults as
+Disabling, Deleting) that settles a second later (Enabled, Disabled, or gone; under the AWS
+timing profile, `localcloud/timing.py`, Creating and Deleting last AWS's times, scaled,
+and a mapping Creating reads nothing yet). Defaults as
 AWS echoes them: BatchSize 100, MaximumBatchingWindowInSeconds 0, MaximumRecordAgeInSeconds
 -1, MaximumRetryAttempts -1, ParallelizationFactor 1, BisectBatchOnFunctionError false,
 FunctionResponseTypes [], DestinationConfig {"OnFailure": {}}, TumblingWindowInSeconds 0.
@@ -27,6 +29,7 @@ from ...dynamodbstreams import DynamoDBStreamsProvider
 from ...dynamodbstreams.store import StreamStore
 from ...protocols import ServiceError
 from ...registry import RequestContext
+from ...timing import Lifecycle
 from . import destinations, filters
 from .poller import Invoker, StreamPoller
 
@@ -73,6 +76,7 @@ class EventSourceMappings:
         self.transition = float(os.environ.get("LOCALCLOUD_ESM_TRANSITION_SECONDS", 1.0))
         self.retry_seconds = float(os.environ.get("LOCALCLOUD_ESM_RETRY_SECONDS", 0.5))
         self._mappings: dict[str, Mapping] = {}
+        self._lifecycle = Lifecycle(cloud.timing, "event source mapping")  # AWS timing profile
         self._lock = threading.Lock()
         self._closed = threading.Event()
         threading.Thread(target=self._settle_loop, name="esm-states", daemon=True).start()
@@ -137,7 +141,7 @@ class EventSourceMappings:
             config=config,
             enabled=params.get("Enabled", True) is not False,
             state="Creating",
-            settles_at=time.monotonic() + self.transition,
+            settles_at=time.monotonic() + max(self.transition, self._lifecycle.create_s),
         )
         mapping.poller = StreamPoller(
             self.cloud,
@@ -217,7 +221,7 @@ class EventSourceMappings:
         """Deleting at once; the poller stops and the mapping is gone a moment later."""
         mapping = self._find(params["UUID"])
         mapping.state = "Deleting"
-        mapping.settles_at = time.monotonic() + self.transition
+        mapping.settles_at = time.monotonic() + max(self.transition, self._lifecycle.delete_s)
         if mapping.poller is not None:
             mapping.poller.active.clear()
         return self._describe(mapping)
