@@ -376,23 +376,10 @@ def capacity(lab: Lab, cluster: ClusterInfo, *, over_seconds: int = 1) -> float 
     None until CloudWatch holds that much data: AWS reports capacity per minute, the local
     cloud per second (`lab.pace.metric_period`).
     """
-    period = lab.pace.metric_period
-    needed = max(1, over_seconds // period)
-    now = dt.datetime.now(dt.UTC)
-    metric = {
-        "Namespace": "AWS/RDS",
-        "MetricName": "ServerlessDatabaseCapacity",
-        "Dimensions": [{"Name": "DBClusterIdentifier", "Value": cluster.identifier}],
-    }
-    response = lab.client("cloudwatch").get_metric_data(
-        MetricDataQueries=[
-            {"Id": "acu", "MetricStat": {"Metric": metric, "Period": period, "Stat": "Maximum"}}
-        ],
-        StartTime=now - dt.timedelta(seconds=max(600, 3 * needed * period)),
-        EndTime=now + dt.timedelta(minutes=1),
-        ScanBy="TimestampDescending",
-    )
-    values = response["MetricDataResults"][0]["Values"][:needed]
+    needed = max(1, over_seconds // lab.pace.metric_period)
+    span = dt.timedelta(seconds=max(600, 3 * needed * lab.pace.metric_period))
+    newest_first = list(_capacity_maxima(lab, cluster, dt.datetime.now(dt.UTC) - span).values())
+    values = newest_first[::-1][:needed]
     return max(values) if len(values) == needed else None
 
 
@@ -402,7 +389,14 @@ def capacity_since(lab: Lab, cluster: ClusterInfo, since: dt.datetime) -> dict[d
     Only the periods CloudWatch already holds: on AWS they arrive a minute or two late.
     """
     period = lab.pace.metric_period
-    start = since - dt.timedelta(seconds=since.timestamp() % period)  # the period `since` is in
+    return _capacity_maxima(lab, cluster, since - dt.timedelta(seconds=since.timestamp() % period))
+
+
+def _capacity_maxima(
+    lab: Lab, cluster: ClusterInfo, start: dt.datetime
+) -> dict[dt.datetime, float]:
+    """Per-period maxima of the cluster's capacity from `start` to now, oldest first."""
+    period = lab.pace.metric_period
     metric = {
         "Namespace": "AWS/RDS",
         "MetricName": "ServerlessDatabaseCapacity",
@@ -413,7 +407,7 @@ def capacity_since(lab: Lab, cluster: ClusterInfo, since: dt.datetime) -> dict[d
             {"Id": "acu", "MetricStat": {"Metric": metric, "Period": period, "Stat": "Maximum"}}
         ],
         StartTime=start,
-        EndTime=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=period),
+        EndTime=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=max(60, period)),
         ScanBy="TimestampAscending",
     )
     result = response["MetricDataResults"][0]

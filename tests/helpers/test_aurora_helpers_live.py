@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
+from polling import wait_until
 
 import helpers
 from helpers import aurora
@@ -155,3 +156,20 @@ def test_data_api_round_trip(lab19):
 
     rows = helpers.cleanup.teardown(lab19, pattern=PATTERN, quiet=True)
     assert [row["result"] for row in rows if name in row["id"]] == ["deleted"] * 3
+
+
+def test_capacity_reads_the_clusters_metric_newest_window_and_since_a_time(lab19):
+    started = dt.datetime.now(dt.UTC)
+    cluster = aurora.ensure_cluster(lab19, PATTERN, _unique("cap"), min_acu=0.5, max_acu=2)
+    # The local cloud publishes capacity every second; three seconds of it are there soon.
+    highest = wait_until(
+        lambda: aurora.capacity(lab19, cluster, over_seconds=3),
+        what="three seconds of capacity in CloudWatch",
+        timeout=30,
+    )
+    assert 0.5 <= highest <= 2.0
+    since = aurora.capacity_since(lab19, cluster, started)
+    stamps = list(since)
+    assert stamps == sorted(stamps) and stamps[0] >= started.replace(microsecond=0)
+    assert all(0.5 <= value <= 2.0 for value in since.values())
+    assert aurora.capacity(lab19, cluster, over_seconds=3600) is None  # not that much data yet
