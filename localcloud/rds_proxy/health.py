@@ -20,14 +20,23 @@ _UNREACHABLE = (2003, 2013)  # pymysql: cannot connect / lost connection
 
 def read_credentials(moto: MotoGateway, record: ProxyRecord) -> list[tuple[str, str]]:
     """(username, password) of every readable secret of the proxy, in its Auth order."""
+    return [(user, password) for user, password, _ in read_auth_entries(moto, record)]
+
+
+def read_auth_entries(moto: MotoGateway, record: ProxyRecord) -> list[tuple[str, str, str]]:
+    """(username, password, IAMAuth) of every readable secret of the proxy, in its Auth order."""
     found = []
-    for arn in record.secret_arns():
+    for entry in record.auth:
+        arn = entry.get("SecretArn")
+        if not arn:
+            continue
         try:
             value = moto.call("secretsmanager", "GetSecretValue", {"SecretId": arn}, record.region)
             secret = json.loads(value.get("SecretString") or "{}")
-            found.append((str(secret["username"]), str(secret["password"])))
+            user, password = str(secret["username"]), str(secret["password"])
         except (ServiceError, ValueError, KeyError, TypeError):
             continue
+        found.append((user, password, str(entry.get("IAMAuth") or "DISABLED")))
     return found
 
 

@@ -13,7 +13,9 @@ import errno
 import itertools
 import logging
 import socket
+import struct
 import threading
+from collections.abc import Callable
 
 from .runtime import ProxyRuntime
 from .session import ClientSession
@@ -53,6 +55,7 @@ class ProxyListener:
     def __init__(self, sock: socket.socket, runtime: ProxyRuntime) -> None:
         self.sock = sock
         self.runtime = runtime
+        self.ready: Callable[[], bool] = lambda: True  # False: connections are refused
         self._ids = itertools.count(1)
         self._sessions: set[ClientSession] = set()
         self._sessions_lock = threading.Lock()
@@ -88,6 +91,10 @@ class ProxyListener:
             except OSError:
                 if self._stop.is_set():
                     return
+                continue
+            if not self.ready():  # AWS: the endpoint does not answer before `available`
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                client.close()  # a reset, as a refused connection
                 continue
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             session = ClientSession(client, self.runtime, next(self._ids))

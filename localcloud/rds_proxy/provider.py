@@ -16,7 +16,9 @@ Where the local cloud differs from AWS:
   a DNS name; only if no such address can be bound does the proxy listen on 127.0.0.1 at a
   free port, which the daemon's endpoints list shows (AWS's DBProxy shape has no port). No
   VPC, subnet or security group is enforced.
-- A proxy is `creating` for about 2 seconds, targets `REGISTERING` for about 1 second.
+- A proxy is `creating` for about 2 seconds, targets `REGISTERING` for about 1 second (under
+  the AWS timing profile, `localcloud/timing.py`, AWS's times scaled: the proxy refuses
+  connections until it is `available`, and a deleted one is `deleting` for a while).
   Only MYSQL proxies get a data plane; POSTGRESQL and SQLSERVER proxies are records only.
   One target group (`default`) per proxy; NewName and NewDBProxyName (renames) are refused;
   additional proxy endpoints (CreateDBProxyEndpoint) are not served.
@@ -28,7 +30,9 @@ Where the local cloud differs from AWS:
   seconds while the pool has no open connection (then the pool's own logins show health).
 - IAM authentication checks the token's action, user, endpoint, region, expiry and SigV4
   signature against the local cloud's credentials; no IAM policy (`rds-db:connect`) is
-  evaluated. A plaintext client of a proxy with IAMAuth REQUIRED gets error 3159.
+  evaluated. IAMAuth applies per secret (a user whose secret says DISABLED logs in with its
+  password), but a plaintext client of a proxy where any secret's IAMAuth is REQUIRED
+  gets error 3159 before its user is known.
 - The server greeting says version 8.0.32 (Aurora MySQL 3); the engine behind is MariaDB.
   The client's handshake character set is applied as SET NAMES; FOUND_ROWS, compression,
   LOAD DATA LOCAL and caching_sha2_password are not offered.
@@ -63,7 +67,8 @@ from ..context import CloudContext
 from ..protocols import ServiceError
 from ..rds import RdsProvider
 from ..registry import Provider, RequestContext
-from .health import log_in, read_credentials, role_exists
+from ..timing import Lifecycle
+from .health import log_in, read_auth_entries, read_credentials, role_exists
 from .listener import ProxyListener, bind_endpoint
 from .metrics import ProxyMetrics
 from .pool import Pool, PoolLimits
@@ -96,6 +101,8 @@ class RdsProxyProvider(Provider):
         self._proxies: dict[tuple[str, str, str], ProxyRecord] = {}  # (account, region, name)
         self._stop = threading.Event()
         self._health_thread: threading.Thread | None = None
+        self._lifecycle = Lifecycle(cloud.timing, "rds proxy")  # AWS timing profile only
+        self._registering = Lifecycle(cloud.timing, "rds proxy target")
 
     # ----- proxies ----------------------------------------------------------------------
 
@@ -127,6 +134,9 @@ class RdsProxyProvider(Provider):
             default_auth_scheme=params.get("DefaultAuthScheme"),
             target_group_arn=groups[0]["TargetGroupArn"],
         )
+        record.creating_s += self._lifecycle.create_s
+        self._lifecycle.forget(self._key(context, record.name))  # a namesake being deleted
+        record.registering_s += self._registering.create_s
         with self._lock:
             self._proxies[self._key(context, record.name)] = record
         if record.engine_family == "MYSQL":
@@ -147,14 +157,20 @@ class RdsProxyProvider(Provider):
     def DescribeDBProxies(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
         """moto's proxies with their local endpoints, statuses and settings."""
         name = params.get("DBProxyName")
-        if name:
-            self._get(context, name)
+        if name and self._find(context, name) is None:
+            if isinstance(shown := self._lifecycle.deleting(self._key(context, name)), dict):
+                return {"DBProxies": [dict(shown)]}
+            raise not_found(name)
         result = self._moto_call("DescribeDBProxies", params, context)
         proxies = []
         for proxy in result.get("DBProxies", []):
             record = self._find(context, proxy["DBProxyName"])
             if record is not None:
                 proxies.append(record.patch(proxy))
+        if not name:
+            here = (context.account_id, context.region)
+            gone = self._lifecycle.still_deleting().items()
+            proxies += [dict(shown) for key, shown in gone if key[:2] == here]
         result["DBProxies"] = proxies
         return result
 
@@ -194,7 +210,9 @@ class RdsProxyProvider(Provider):
             self._proxies.pop(self._key(context, record.name), None)
             record.deleting = True
         self._stop_proxy(record)
-        return {"DBProxy": record.patch(proxy)}
+        shown = record.patch(proxy)
+        self._lifecycle.deleted(self._key(context, record.name), dict(shown))
+        return {"DBProxy": shown}
 
     # ----- targets ----------------------------------------------------------------------
 
@@ -303,6 +321,7 @@ class RdsProxyProvider(Provider):
         with self._lock:
             records = list(self._proxies.values())
             self._proxies.clear()
+        self._lifecycle.clear()
         for record in records:
             self._stop_proxy(record)
 
@@ -355,11 +374,13 @@ class RdsProxyProvider(Provider):
             port=port,
             settings=ProxySettings(),
             credentials=lambda user: self._password(record, user),
+            iam_users=lambda user: self._iam_required(record, user),
             metrics=ProxyMetrics(self.cloud.publisher, self.cloud.metrics, record.name),
             log=log_line,
             tls=tls,
         )
         listener = ProxyListener(sock, runtime)
+        listener.ready = lambda: record.status == "available"
         with self._lock:
             record.runtime, record.listener = runtime, listener
             self._apply_settings(record)
@@ -390,6 +411,13 @@ class RdsProxyProvider(Provider):
             borrow_timeout=float(config["ConnectionBorrowTimeout"]),
             init_query=config.get("InitQuery"),
         )
+
+    def _iam_required(self, record: ProxyRecord, user: str) -> bool:
+        """IAMAuth of the first secret that holds `user`; any REQUIRED entry if none does."""
+        for username, _, iam_auth in read_auth_entries(self.cloud.moto, record):
+            if username == user:
+                return iam_auth == "REQUIRED"
+        return record.iam_required
 
     def _password(self, record: ProxyRecord, user: str) -> str | None:
         """The password of `user` from the first of the proxy's secrets that holds it."""

@@ -71,6 +71,8 @@ class ProxyRecord:
     runtime: ProxyRuntime | None = None
     listener: ProxyListener | None = None
     deleting: bool = False
+    creating_s: float = CREATING_SECONDS  # longer under the AWS timing profile
+    registering_s: float = REGISTERING_SECONDS
 
     @property
     def status(self) -> str:
@@ -78,7 +80,7 @@ class ProxyRecord:
             return "deleting"
         if self.listener is None and self.engine_family == "MYSQL":
             return "creating"
-        return "available" if time.time() - self.created >= CREATING_SECONDS else "creating"
+        return "available" if time.time() - self.created >= self.creating_s else "creating"
 
     @property
     def iam_required(self) -> bool:
@@ -151,7 +153,7 @@ class ProxyRecord:
         return found
 
     def current_health(self) -> Health:
-        if time.time() - self.registered_at < REGISTERING_SECONDS:
+        if time.time() - self.registered_at < self.registering_s:
             return Health()
         return self.health
 

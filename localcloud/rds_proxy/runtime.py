@@ -11,6 +11,7 @@ from .metrics import ProxyMetrics
 from .pool import Pool
 
 Credentials = Callable[[str], "str | None"]  # database user -> password from a secret, or None
+IamUsers = Callable[[str], bool]  # database user -> whether its secret's IAMAuth is REQUIRED
 LogLine = Callable[[str], None]
 
 
@@ -39,9 +40,14 @@ class ProxyRuntime:
     log: LogLine
     tls: ssl.SSLContext | None = None
     pool: Pool | None = None  # None until a target is registered and reachable
+    iam_users: IamUsers | None = None  # per user; None: settings.iam_required for everyone
     clients: int = 0
     tls_clients: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def requires_iam(self, user: str) -> bool:
+        """Whether `user` logs in with an IAM token (AWS sets IAMAuth per secret)."""
+        return self.settings.iam_required if self.iam_users is None else self.iam_users(user)
 
     def client_opened(self, tls: bool) -> None:
         with self._lock:

@@ -145,7 +145,7 @@ class ClientSession:
             return False
         user, response, database, plugin, collation = _parse_response(payload, flags)
         password = runtime.credentials(user)
-        if runtime.settings.iam_required:
+        if runtime.requires_iam(user):
             token = response
             if plugin != b"mysql_clear_password":
                 self.stream.send(frame(auth_switch(b"mysql_clear_password", b""), sequence))

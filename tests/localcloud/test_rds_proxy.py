@@ -425,6 +425,29 @@ def test_iam_tokens_over_tls(proxy: Proxy):
         _set_iam(proxy, "DISABLED")
 
 
+def test_iam_auth_is_per_secret_a_password_user_next_to_an_iam_user(proxy: Proxy):
+    """Pattern 22: the app's secret says DISABLED (password), the master's REQUIRED (token)."""
+    master_secret = proxy.cluster["MasterUserSecret"]["SecretArn"]
+    auth = [
+        {"AuthScheme": "SECRETS", "SecretArn": proxy.secret_arn, "IAMAuth": "DISABLED"},
+        {"AuthScheme": "SECRETS", "SecretArn": master_secret, "IAMAuth": "REQUIRED"},
+    ]
+    proxy.rds.modify_db_proxy(DBProxyName=proxy.name, Auth=auth)
+    master_user, master_password = proxy.master
+    try:
+        with proxy.connect(tls=True) as connection:  # the app user's password
+            assert _select_one(connection) == (1,)
+        token = _token(proxy, master_user)
+        with proxy.connect(user=master_user, password=token, tls=True) as connection:
+            assert _select_one(connection) == (1,)
+        refused = _error_of(
+            lambda: proxy.connect(user=master_user, password=master_password, tls=True)
+        )
+        assert refused[0] == 1045  # the master's password alone is not enough
+    finally:
+        _set_iam(proxy, "DISABLED")
+
+
 def test_a_wrong_secret_makes_the_target_unavailable(proxy: Proxy, lab: helpers.Lab):
     secrets = lab.client("secretsmanager")
     wrong = secrets.create_secret(
