@@ -4,6 +4,7 @@ Start every notebook with `lab = helpers.connect(BACKEND, region=REGION, run_id=
 """
 
 from . import (
+    apigateway,
     apigatewayv2,
     aurora,
     cleanup,
@@ -23,6 +24,7 @@ from . import (
     pacing,
     preflight,
     rds_data,
+    rds_postgres,
     rds_proxy,
     s3,
     sqs,
@@ -33,6 +35,7 @@ from .lab import Lab, connect
 
 __all__ = [
     "Lab",
+    "apigateway",
     "apigatewayv2",
     "aurora",
     "cleanup",
@@ -53,6 +56,7 @@ __all__ = [
     "pacing",
     "preflight",
     "rds_data",
+    "rds_postgres",
     "rds_proxy",
     "s3",
     "sqs",

@@ -289,6 +289,68 @@ ESTIMATES: dict[str, list[CostLine] | Callable[..., list[CostLine]]] = {
             "idle month",
         ),
     ],
+    "22": [
+        CostLine(
+            "Aurora Serverless v2: ~1 ACU on average for ~0.5 h (or pattern 19's cluster)",
+            "aurora_acu_hour",
+            1 * 0.5,
+            "run",
+        ),
+        CostLine(
+            "RDS Proxy for ~0.5 h (8-ACU minimum; none if pattern 20's proxy is reused)",
+            "rds_proxy_acu_hour",
+            8 * 0.5,
+            "run",
+        ),
+        CostLine(
+            "Fargate: 2 tasks x 0.25 vCPU for ~0.5 h (two deployments included)",
+            "fargate_vcpu_hour",
+            2 * 0.25 * 0.5,
+            "run",
+        ),
+        CostLine(
+            "Fargate memory: 2 tasks x 0.5 GB x ~0.5 h", "fargate_gb_hour", 2 * 0.5 * 0.5, "run"
+        ),
+        CostLine("the ALB for ~0.5 h", "alb_hour", 0.5, "run"),
+        CostLine(
+            "public IPv4: 2 tasks + 6 ALB nodes (one per default subnet) for ~0.5 h",
+            "public_ipv4_hour",
+            8 * 0.5,
+            "run",
+        ),
+        CostLine(
+            "Secrets Manager: the app user's secret, prorated", "secret_month", 0.5 / 730, "run"
+        ),
+        CostLine("the ALB left running for a month", "alb_hour", HOURS_PER_MONTH, "idle month"),
+        CostLine(
+            "2 tasks left running for a month (0.25 vCPU, 0.5 GB each)",
+            "fargate_vcpu_hour",
+            2 * 0.25 * HOURS_PER_MONTH,
+            "idle month",
+        ),
+        CostLine(
+            "their memory for a month", "fargate_gb_hour", 2 * 0.5 * HOURS_PER_MONTH, "idle month"
+        ),
+        CostLine(
+            "8 public IPv4 addresses for a month (2 tasks, 6 ALB nodes)",
+            "public_ipv4_hour",
+            8 * HOURS_PER_MONTH,
+            "idle month",
+        ),
+        CostLine(
+            "RDS Proxy for a month, if this notebook made it (8-ACU minimum)",
+            "rds_proxy_acu_hour",
+            8 * HOURS_PER_MONTH,
+            "idle month",
+        ),
+        CostLine(
+            "Aurora kept at 0.5 ACU all month: the tasks' open connections stop auto-pause",
+            "aurora_acu_hour",
+            0.5 * HOURS_PER_MONTH,
+            "idle month",
+        ),
+        CostLine("the app user's secret for a month", "secret_month", 1, "idle month"),
+    ],
     "23": [
         CostLine(
             "ElastiCache Serverless (Valkey): the 100 MB minimum of data stored for ~1 h",
@@ -334,6 +396,65 @@ ESTIMATES: dict[str, list[CostLine] | Callable[..., list[CostLine]]] = {
             "idle month",
         ),
     ],
+    "24": [
+        CostLine(
+            "RDS for PostgreSQL db.t4g.micro, Single-AZ, for ~0.5 h",
+            "rds_postgres_t4g_micro_hour",
+            0.5,
+            "run",
+        ),
+        CostLine(
+            "20 GiB of gp3 storage for ~0.5 h",
+            "rds_gp3_gb_month",
+            20 * 0.5 / HOURS_PER_MONTH,
+            "run",
+        ),
+        CostLine(
+            "Secrets Manager interface endpoint in 2 Availability Zones for ~0.5 h",
+            "interface_endpoint_az_hour",
+            2 * 0.5,
+            "run",
+        ),
+        CostLine(
+            "REST API requests (~300: the walkthrough, the checks, a 200-request load)",
+            "rest_api_million_requests",
+            300 / 1e6,
+            "run",
+        ),
+        CostLine(
+            "Lambda requests (~700: each API call invokes a function and the executor)",
+            "lambda_million_requests",
+            700 / 1e6,
+            "run",
+        ),
+        CostLine(
+            "Lambda compute: ~700 invokes x 256-512 MB x ~0.1 s (cold starts included)",
+            "lambda_gb_second",
+            700 * 0.4 * 0.1,
+            "run",
+        ),
+        CostLine(
+            "ECR storage of three images (~0.3 GB) for about an hour",
+            "ecr_gb_month",
+            0.3 / HOURS_PER_MONTH,
+            "run",
+        ),
+        CostLine(
+            "the instance left running for a month",
+            "rds_postgres_t4g_micro_hour",
+            HOURS_PER_MONTH,
+            "idle month",
+        ),
+        CostLine("its 20 GiB of gp3 storage", "rds_gp3_gb_month", 20, "idle month"),
+        CostLine("the managed master secret", "secret_month", 1, "idle month"),
+        CostLine(
+            "the interface endpoint (2 Availability Zones) for a month",
+            "interface_endpoint_az_hour",
+            2 * HOURS_PER_MONTH,
+            "idle month",
+        ),
+        CostLine("ECR storage of the three images (~0.3 GB)", "ecr_gb_month", 0.3, "idle month"),
+    ],  # fmt: skip
 }
 
 

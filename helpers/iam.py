@@ -159,6 +159,18 @@ def secret_read_statements(secret_arn: str, kms_key_arn: str | None = None) -> l
     return statements
 
 
+def invoke_statements(function_arns: Sequence[str]) -> list[dict[str, Any]]:
+    """Invoke these functions and no others (a function that calls another one)."""
+    return [
+        {
+            "Sid": "InvokeTheseFunctionsOnly",
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": list(function_arns),
+        }
+    ]
+
+
 def policy_document(statements: list[dict[str, Any]]) -> dict[str, Any]:
     """Statements wrapped in an IAM policy document."""
     return {"Version": POLICY_VERSION, "Statement": statements}

@@ -207,6 +207,15 @@ def proxy_info(lab: Lab, pattern: str, name: str) -> ProxyInfo | None:
     return None if found is None else proxy_info_from(found)
 
 
+def proxy_for_cluster(lab: Lab, pattern: str, name: str, cluster_id: str) -> ProxyInfo | None:
+    """The proxy `ensure_proxy(lab, pattern, name, ...)` made, if it fronts the cluster."""
+    found = proxy_info(lab, pattern, name)
+    if found is None or found.status != "available":
+        return None
+    tracked = {t.get("TrackedClusterId") for t in _targets(lab.client("rds"), found.name)}
+    return found if cluster_id in tracked else None
+
+
 def proxy_info_from(proxy: dict[str, Any]) -> ProxyInfo:
     """A ProxyInfo from one describe_db_proxies entry."""
     auth = (proxy.get("Auth") or [{}])[0]

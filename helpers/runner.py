@@ -56,7 +56,9 @@ QUICK_PARAMETERS: dict[str, dict[str, str]] = {
     "19_aurora_data_api": {"LOAD_SECONDS": "5", "LOAD_CALLERS": "2"},
     "20_rds_proxy": {"STORM_EXTRA": "15", "HOLD_SECONDS": "3"},
     "21_dynamodb_streams": {"LOAD_SECONDS": "5"},
+    "22_fargate_aurora_proxy": {"LOAD_REQUESTS": "200", "RACE_CLIENTS": "10"},
     "23_elasticache_cache_aside": {"SEED_TIMEOUT_S": "3", "LATENCY_SAMPLES": "5"},
+    "24_rest_api_postgres": {"LOAD_REQUESTS": "50"},
 }
 
 Teardown = Callable[[str, str, str, str], None]  # (pattern, backend, region, run_id)

@@ -8,6 +8,14 @@ deletes the managed secret with it), then the subnet group, waiting in between: 
 each step takes minutes. Notebooks call `helpers.aurora.<name>`.
 """
 
+from .app_users import (
+    APP_USER_KIND,
+    AppUser,
+    allow_through_proxy,
+    ensure_app_user,
+    grant_statements,
+    rotate_password,
+)
 from .clusters import (
     AUTO_PAUSE_SECONDS,
     ENGINE,
@@ -32,6 +40,12 @@ from .clusters import (
 from .lookup import CLUSTER_KIND, CLUSTER_KINDS, INSTANCE_KIND, SUBNET_GROUP_KIND
 
 __all__ = [
+    "APP_USER_KIND",
+    "AppUser",
+    "allow_through_proxy",
+    "ensure_app_user",
+    "grant_statements",
+    "rotate_password",
     "AUTO_PAUSE_SECONDS",
     "CLUSTER_KIND",
     "CLUSTER_KINDS",

@@ -145,17 +145,18 @@ RESOURCE_KINDS = [
         INSTANCE_KIND,
         _finder(INSTANCE_KIND, *INSTANCES),
         _delete_instance,
-        after=("lambda function", "ecs service", "ecs task", "rds proxy"),
+        after=("lambda function", "ecs service", "ecs task", "rds proxy", "aurora app user"),
     ),
     # RDS refuses to delete a cluster that still has instances.
     cleanup.ResourceKind(
         CLUSTER_KIND, _finder(CLUSTER_KIND, *CLUSTERS), _delete_cluster, after=(INSTANCE_KIND,)
     ),
-    # The cluster holds its subnet group (InvalidDBSubnetGroupStateFault).
+    # The cluster holds its subnet group (InvalidDBSubnetGroupStateFault), and so does a
+    # PostgreSQL instance (helpers.rds_postgres) made in one.
     cleanup.ResourceKind(
         SUBNET_GROUP_KIND,
         _finder(SUBNET_GROUP_KIND, *SUBNET_GROUPS),
         _delete_subnet_group,
-        after=(CLUSTER_KIND,),
+        after=(CLUSTER_KIND, "postgres instance"),
     ),
 ]

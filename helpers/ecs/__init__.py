@@ -8,9 +8,11 @@ from .services import (
     SERVICE_KIND,
     describe_service,
     ensure_service,
+    force_new_deployment,
     service_events,
     service_tasks,
     utilisation_frame,
+    wait_for_healthy_tasks,
     wait_for_steady_state,
 )
 from .task_definitions import (
@@ -18,6 +20,7 @@ from .task_definitions import (
     TASK_DEFINITION_KIND,
     check_fargate_size,
     comparable,
+    container_health_check,
     ensure_task_definition,
     execution_role_statements,
     log_group_name,
@@ -56,6 +59,7 @@ __all__ = [
     "TaskResult",
     "check_fargate_size",
     "comparable",
+    "container_health_check",
     "default_subnets",
     "describe_service",
     "ensure_cluster",
@@ -63,6 +67,7 @@ __all__ = [
     "ensure_task_definition",
     "ensure_task_security_group",
     "execution_role_statements",
+    "force_new_deployment",
     "lifecycle_frame",
     "log_group_name",
     "needs_new_revision",
@@ -74,6 +79,7 @@ __all__ = [
     "task_logs",
     "task_result",
     "utilisation_frame",
+    "wait_for_healthy_tasks",
     "wait_for_steady_state",
     "wait_for_task",
 ]

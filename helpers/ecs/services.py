@@ -94,6 +94,17 @@ def ensure_service(
     return created
 
 
+def force_new_deployment(lab: Lab, cluster: str, service: str) -> dict[str, Any]:
+    """Replace every task with a new one of the same task definition (a rolling deployment).
+
+    New tasks read their `secrets` again when they start: this is how a service picks up
+    a rotated secret. Running tasks keep the values they started with until replaced.
+    """
+    return lab.client("ecs").update_service(
+        cluster=cluster, service=service, forceNewDeployment=True
+    )["service"]
+
+
 def describe_service(lab: Lab, cluster: str, service: str) -> dict[str, Any]:
     """The service as ECS describes it now."""
     found = lab.client("ecs").describe_services(cluster=cluster, services=[service])["services"]
@@ -132,6 +143,29 @@ def service_events(lab: Lab, cluster: str, service: str, limit: int = 12) -> pd.
     events = describe_service(lab, cluster, service).get("events", [])[:limit]
     rows = [{"time": e["createdAt"], "message": e["message"]} for e in reversed(events)]
     return pd.DataFrame(rows, columns=["time", "message"])
+
+
+def wait_for_healthy_tasks(lab: Lab, cluster: str, service: str) -> pd.DataFrame:
+    """Wait until every task of the service reports HEALTHY (its containers' healthCheck)."""
+
+    def check() -> tuple[pd.DataFrame] | None:
+        tasks = service_tasks(lab, cluster, service)
+        rows = [
+            {"task": t["taskArn"].rsplit("/", 1)[-1][:8], "health": t.get("healthStatus")}
+            for t in tasks
+            if t.get("lastStatus") == "RUNNING"
+        ]
+        healthy = rows and all(row["health"] == "HEALTHY" for row in rows)
+        return (pd.DataFrame(rows, columns=["task", "health"]),) if healthy else None
+
+    (frame,) = wait_for(
+        check,
+        what=f"tasks of {service.rsplit('/', 1)[-1]} HEALTHY",
+        timeout=600,
+        pace=lab.pace.service_steady,
+        hint="A task is UNKNOWN until its first health check passes; see service_events.",
+    )
+    return frame
 
 
 def service_tasks(lab: Lab, cluster: str, service: str) -> list[dict[str, Any]]:

@@ -95,6 +95,42 @@ def task_execution_role(
     )
 
 
+def container_health_check(
+    path: str = "/health",
+    port: int = 8080,
+    *,
+    interval_s: int = 10,
+    timeout_s: int = 5,
+    retries: int = 3,
+    start_period_s: int = 15,
+) -> dict[str, Any]:
+    """A container healthCheck that GETs `path` with Python (slim images have no curl).
+
+    On Fargate this replaces a Dockerfile HEALTHCHECK, which ECS ignores. The command reads
+    PORT when set (the local cloud gives each task its own port), else uses `port`.
+    """
+    if not path.startswith("/"):
+        raise ValueError(f"path must start with '/', not {path!r}")
+    bounds = {"interval_s": (5, 300), "timeout_s": (2, 60), "retries": (1, 10)}
+    values = {"interval_s": interval_s, "timeout_s": timeout_s, "retries": retries}
+    for field, (low, high) in bounds.items():
+        if not low <= values[field] <= high:
+            raise ValueError(f"{field} must be {low} to {high}, not {values[field]}")
+    if not 0 <= start_period_s <= 300:
+        raise ValueError(f"start_period_s must be 0 to 300, not {start_period_s}")
+    probe = (
+        "import os, urllib.request; urllib.request.urlopen("
+        f"'http://localhost:%s{path}' % os.environ.get('PORT', '{port}'), timeout={timeout_s})"
+    )
+    return {
+        "command": ["CMD-SHELL", f'python -c "{probe}" || exit 1'],
+        "interval": interval_s,
+        "timeout": timeout_s,
+        "retries": retries,
+        "startPeriod": start_period_s,
+    }
+
+
 def check_fargate_size(cpu: str | int, memory: str | int) -> tuple[str, str]:
     """Return (cpu, memory) as strings, or raise ValueError naming the field and valid values."""
     cpu_s, memory_s = str(cpu), str(memory)
@@ -130,6 +166,7 @@ def task_definition_request(
     log_group: str,
     stream_prefix: str,
     stop_timeout: int | None = None,
+    health_check: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The register_task_definition arguments for one Fargate container (no call made)."""
     cpu, memory = check_fargate_size(cpu, memory)
@@ -156,6 +193,8 @@ def task_definition_request(
         container["portMappings"] = [{"containerPort": port, "protocol": "tcp"}]
     if stop_timeout is not None:
         container["stopTimeout"] = stop_timeout
+    if health_check is not None:
+        container["healthCheck"] = health_check
     request: dict[str, Any] = {
         "family": lab.name(pattern, family_name, 255),
         "requiresCompatibilities": ["FARGATE"],
@@ -193,6 +232,7 @@ def comparable(definition: dict[str, Any]) -> dict[str, Any]:
                 ),
                 "stopTimeout": c.get("stopTimeout"),
                 "memory": c.get("memory"),
+                "healthCheck": c.get("healthCheck"),
             }
         )
     platform = definition.get("runtimePlatform") or {}
@@ -231,10 +271,12 @@ def ensure_task_definition(
     log_group: str,
     stream_prefix: str,
     stop_timeout: int | None = None,
+    health_check: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Register a Fargate task definition revision only if it differs from the latest active one.
 
-    `secrets` maps an environment variable name to a Secrets Manager ARN (`valueFrom`).
+    `secrets` maps an environment variable name to a Secrets Manager ARN (`valueFrom`);
+    `health_check` is the container's healthCheck (see `container_health_check`).
     """
     request = task_definition_request(
         lab,
@@ -253,6 +295,7 @@ def ensure_task_definition(
         log_group=log_group,
         stream_prefix=stream_prefix,
         stop_timeout=stop_timeout,
+        health_check=health_check,
     )
     client = lab.client("ecs")
     try:

@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .. import cleanup, naming
+from .. import cleanup, ec2, naming
 from ..lab import Lab
 from ..waiting import wait_for
 from .services import SERVICE_KIND
@@ -162,7 +162,12 @@ def _find_security_groups(lab: Lab) -> Iterable[cleanup.Resource]:
 
 
 def _delete_security_group(lab: Lab, resource: cleanup.Resource) -> None:
-    """Delete the group; on AWS the network interfaces of stopped tasks hold it for minutes."""
+    """Delete the group; on AWS the network interfaces of stopped tasks hold it for minutes.
+
+    Rules of other groups that admit this one (e.g. a database's or a proxy's, pattern 22)
+    go first: EC2 refuses to delete a group another group's rule names.
+    """
+    ec2.revoke_references(lab, resource.identifier)
     cleanup.retry_while(
         lab,
         lambda: lab.client("ec2").delete_security_group(GroupId=resource.identifier),

@@ -496,9 +496,11 @@ def _delete(lab: Lab, resource: cleanup.Resource) -> None:
     client.delete_function(FunctionName=resource.identifier)
 
 
-# The HTTP API and event source mappings invoke the function: they go first.
+# The HTTP and REST APIs and event source mappings invoke the function: they go first.
 RESOURCE_KINDS = [
-    cleanup.ResourceKind(KIND, _find, _delete, after=("http api", "event source mapping")),
+    cleanup.ResourceKind(
+        KIND, _find, _delete, after=("http api", "rest api", "event source mapping")
+    ),
 ]
 
 # AWS list prices (us-east-1) of this service, for `helpers.costs.estimate`.

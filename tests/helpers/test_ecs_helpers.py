@@ -103,6 +103,7 @@ def test_no_new_revision_when_only_aws_defaults_differ(offline_lab):
         {"stop_timeout": 10},
         {"stream_prefix": "other"},
         {"port": 80},
+        {"health_check": ecs.container_health_check("/health", 8080)},
     ],
 )
 def test_new_revision_when_a_relevant_field_changes(offline_lab, change):
