@@ -26,8 +26,9 @@ def ensure_repository(lab: Lab, pattern: str, name: str) -> dict[str, Any]:
     """Return the repository `<prefix>-<run_id>-<pattern>-<name>`, creating it if missing.
 
     Every course repository is named like every other course resource (`scd-...`), which
-    the course's IAM policy for students (docs/student-policy.json) allows. The repository is private, tagged with the course tags, tags are mutable (a re-push
-    moves `latest`) and scan-on-push is off (scans cost time and are not part of the course).
+    the course's IAM policy for students (docs/student-policy.json) allows. The repository
+    is private, tagged with the course tags, tags are mutable (a re-push moves `latest`) and
+    scan-on-push is off (scans cost time and are not part of the course).
     """
     repository_name = lab.name(pattern, name, max_length=256)
     client = lab.client("ecr")

@@ -137,7 +137,7 @@ def _docker() -> Check:
                 "ENABLED), then restart the JupyterLab app"
             )
             if studio
-            else "start Docker (Docker Desktop, or `sudo systemctl start docker`) and re-run this cell"
+            else "start Docker (Docker Desktop, or `sudo systemctl start docker`), re-run this cell"
         )
         return Check("docker", False, type(error).__name__, fix)
 
