@@ -411,11 +411,6 @@ def code_sync_problems(notebooks: list[Path], code_dir: Path) -> list[str]:
 
 
 # Patterns whose notebooks are still to come, for the course map until their notebook exists.
-PLANNED_PATTERNS = {
-    "22": "Fargate app on Aurora through RDS Proxy, behind an ALB",
-    "23": "ElastiCache Serverless cache-aside from a VPC Lambda, in front of Aurora",
-    "24": "REST API Gateway, customers and orders Lambdas, a query-executor Lambda, RDS PostgreSQL",
-}
 # What each notebook shows a student, for the course map.
 YOU_WILL_SEE = {
     "00": "how the course works, pre-flight checks, a first round trip",
@@ -440,7 +435,7 @@ class MapEntry:
 
     number: str
     title: str
-    file: str  # empty while the notebook is planned
+    file: str
     local: str
     aws: str
     reuses: tuple[str, ...]
@@ -470,15 +465,13 @@ def course_map(folder: Path | str = ".") -> Any:
     from IPython.display import Markdown
 
     entries = {e.number: e for e in map(map_entry, course_notebooks(Path(folder)))}
-    for number, what in PLANNED_PATTERNS.items():
-        entries.setdefault(number, MapEntry(number, what, "", "", "", ()))
     lines = [
         "| notebook | what it builds | you will see | local | aws | reuses |",
         "|---|---|---|---|---|---|",
     ]
     for number in sorted(entries):
         entry = entries[number]
-        what = f"[{entry.title}]({entry.file})" if entry.file else f"{entry.title} (planned)"
+        what = f"[{entry.title}]({entry.file})"
         reuses = ", ".join(f"pattern {n}'s, when it is there" for n in entry.reuses)
         seen = YOU_WILL_SEE.get(number, "")
         lines.append(f"| {number} | {what} | {seen} | {entry.local} | {entry.aws} | {reuses} |")
