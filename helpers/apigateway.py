@@ -24,14 +24,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import cleanup, naming, web
+from . import cleanup, naming
+from .apigatewayv2 import grant_invoke, policy_statement_ids, wait_for_answer
 from .costs import Price
 from .lab import Lab, UrlResolver, local_endpoints
-from .waiting import wait_for
 
 KIND = "rest api"
 METHODS = ("ANY", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
-INVOKE_PRINCIPAL = "apigateway.amazonaws.com"
 _SEGMENT = re.compile(r"^([A-Za-z0-9._~-]+|\{[A-Za-z0-9_]+\+?\})$")
 _FUNCTION_ARN = re.compile(
     r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}$"
@@ -121,21 +120,9 @@ def ensure_rest_api(
 
 def allow_invoke(lab: Lab, route: Route, api_id: str) -> None:
     """Let this API invoke the function for this one route (a resource-policy statement)."""
-    client = lab.client("lambda")
-    statement_id = statement_id_for(api_id, route)
-    if statement_id in _policy_statement_ids(client, route.function_arn):
-        return
-    try:
-        client.add_permission(
-            FunctionName=route.function_arn,
-            StatementId=statement_id,
-            Action="lambda:InvokeFunction",
-            Principal=INVOKE_PRINCIPAL,
-            SourceArn=route.source_arn(lab, api_id),
-        )
-    except client.exceptions.ResourceConflictException:
-        if statement_id not in _policy_statement_ids(client, route.function_arn):
-            raise
+    grant_invoke(
+        lab, route.function_arn, statement_id_for(api_id, route), route.source_arn(lab, api_id)
+    )
 
 
 def statement_id_for(api_id: str, route: Route) -> str:
@@ -147,7 +134,7 @@ def statement_id_for(api_id: str, route: Route) -> str:
 def revoke_invokes(lab: Lab, function_arn: str, api_id: str) -> None:
     """Remove every permission this API was given on a function (gone already is fine)."""
     client = lab.client("lambda")
-    for statement_id in _policy_statement_ids(client, function_arn):
+    for statement_id in policy_statement_ids(client, function_arn):
         if statement_id.startswith(f"{_STATEMENT_PREFIX}{api_id}-"):
             try:
                 client.remove_permission(FunctionName=function_arn, StatementId=statement_id)
@@ -158,16 +145,13 @@ def revoke_invokes(lab: Lab, function_arn: str, api_id: str) -> None:
 
 def wait_until_deployed(lab: Lab, url: str, *, timeout: float = 120) -> None:
     """Wait until the stage answers with something other than 403 or 404 (new deployment)."""
-    def served() -> bool:
-        return web.request("GET", url).status not in (403, 404)
-
-    wait_for(
-        served,
+    wait_for_answer(
+        lab,
+        url,
+        not_yet=(403, 404),
         what="the REST API's stage to serve",
-        timeout=timeout,
-        estimate=20 if lab.backend == "aws" else 1,
-        interval=2 if lab.backend == "aws" else 0.3,
         hint="Check that the URL names a deployed route (403 = no such route or method).",
+        timeout=timeout,
     )
 
 
@@ -278,15 +262,6 @@ def _find_api(client: Any, api_name: str) -> dict[str, Any] | None:
         if api.get("name") == api_name
     ]
     return min(found, key=lambda api: str(api.get("createdDate", ""))) if found else None
-
-
-def _policy_statement_ids(client: Any, function_arn: str) -> set[str]:
-    """Statement ids in the function's resource policy (empty if it has none)."""
-    try:
-        policy = client.get_policy(FunctionName=function_arn)["Policy"]
-    except client.exceptions.ResourceNotFoundException:
-        return set()
-    return {statement.get("Sid", "") for statement in json.loads(policy).get("Statement", [])}
 
 
 def _without_metadata(response: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -247,26 +247,49 @@ def ensure_http_api(
 def wait_until_served(lab: Lab, url: str, *, timeout: float = 120) -> web.Response:
     """GET `url` until the API's stage serves it; the first answer that is not 404 or 503."""
     # A new or just-deployed stage answers 404 for its first seconds, a starting backend 503.
+    return wait_for_answer(
+        lab,
+        url,
+        not_yet=(404, 503),
+        what="the API's stage to serve",
+        hint="A route that exists must answer: check the URL's path against the routes.",
+        timeout=timeout,
+    )
 
-    def served() -> web.Response | None:
+
+def wait_for_answer(
+    lab: Lab, url: str, *, not_yet: Collection[int], what: str, hint: str, timeout: float
+) -> web.Response:
+    """GET `url` until its status is not one of `not_yet`; that answer (REST APIs' too)."""
+
+    def answered() -> web.Response | None:
         answer = web.request("GET", url)
-        return None if answer.status in (404, 503) else answer
+        return None if answer.status in not_yet else answer
 
     return wait_for(
-        served,
-        what="the API's stage to serve",
+        answered,
+        what=what,
         timeout=timeout,
         estimate=20 if lab.backend == "aws" else 1,
         interval=2 if lab.backend == "aws" else 0.3,
-        hint="A route that exists must answer: check the URL's path against the routes.",
+        hint=hint,
     )
 
 
 def allow_invoke(lab: Lab, function_arn: str, api_id: str) -> None:
     """Let this API, and only it, invoke the function (a resource-based policy statement)."""
+    # Any stage, method and path of this API; another API in the account cannot.
+    source_arn = f"arn:aws:execute-api:{lab.region}:{lab.account_id}:{api_id}/*/*"
+    grant_invoke(lab, function_arn, statement_id_for(api_id), source_arn)
+
+
+def grant_invoke(lab: Lab, function_arn: str, statement_id: str, source_arn: str) -> None:
+    """Add the statement letting API Gateway invoke the function from `source_arn`, once.
+
+    REST APIs (`helpers.apigateway`) grant theirs the same way, per route.
+    """
     client = lab.client("lambda")
-    statement_id = statement_id_for(api_id)
-    if statement_id in _policy_statement_ids(client, function_arn):
+    if statement_id in policy_statement_ids(client, function_arn):
         return
     try:
         client.add_permission(
@@ -274,12 +297,11 @@ def allow_invoke(lab: Lab, function_arn: str, api_id: str) -> None:
             StatementId=statement_id,
             Action="lambda:InvokeFunction",
             Principal=INVOKE_PRINCIPAL,
-            # Any stage, method and path of this API; another API in the account cannot.
-            SourceArn=f"arn:aws:execute-api:{lab.region}:{lab.account_id}:{api_id}/*/*",
+            SourceArn=source_arn,
         )
     except client.exceptions.ResourceConflictException:
         # "already exists" (added meanwhile) is fine; "an update is in progress" is not.
-        if statement_id not in _policy_statement_ids(client, function_arn):
+        if statement_id not in policy_statement_ids(client, function_arn):
             raise
 
 
@@ -299,7 +321,7 @@ def statement_id_for(api_id: str) -> str:
     return f"course-apigateway-{api_id}"
 
 
-def _policy_statement_ids(client: Any, function_arn: str) -> set[str]:
+def policy_statement_ids(client: Any, function_arn: str) -> set[str]:
     """Statement ids in the function's resource policy (empty if it has none)."""
     try:
         policy = client.get_policy(FunctionName=function_arn)["Policy"]
@@ -392,35 +414,12 @@ def _local_http_api_url(lab: Lab, api: dict[str, Any], stage: str | None) -> str
     return base if stage in (None, DEFAULT_STAGE) else f"{base}/{stage}"
 
 
-def _aws_rest_api_url(lab: Lab, api: dict[str, Any], stage: str | None) -> str:
-    """On AWS: a REST API's (API Gateway v1) invoke URL for one stage."""
-    if stage is None:
-        raise ValueError("a REST API URL needs its stage, e.g. url_for(api, 'prod')")
-    return f"https://{api['id']}.execute-api.{lab.region}.amazonaws.com/{stage}"
-
-
-def _local_rest_api_url(lab: Lab, api: dict[str, Any], stage: str | None) -> str:
-    """Locally: the loopback address of the REST API's listener, plus the stage."""
-    if stage is None:
-        raise ValueError("a REST API URL needs its stage, e.g. url_for(api, 'prod')")
-    base = local_endpoints(lab).get("apigateway", {}).get("restapis", {}).get(api["id"])
-    if base is None:
-        raise LookupError(f"REST API {api['id']} is not served by the local cloud")
-    return f"{base}/{stage}"
-
-
-# An HTTP API (get_api) has ApiEndpoint and ProtocolType; a REST API (get_rest_api) has
-# lowercase id and name.
+# An HTTP API (get_api) has ApiEndpoint and ProtocolType; REST APIs are helpers.apigateway's.
 URL_RESOLVERS = [
     UrlResolver(
         "http-api",
         recognises=lambda api: "ApiEndpoint" in api or "ProtocolType" in api,
         builders={"aws": _aws_http_api_url, "local": _local_http_api_url},
-    ),
-    UrlResolver(
-        "rest-api",
-        recognises=lambda api: "rootResourceId" in api or ("id" in api and "name" in api),
-        builders={"aws": _aws_rest_api_url, "local": _local_rest_api_url},
     ),
 ]
 

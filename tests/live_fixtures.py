@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
 import io
 import json
+import threading
+import time
 import uuid
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from botocore.exceptions import ClientError
@@ -55,6 +60,67 @@ def zip_files(files: Mapping[str, str]) -> bytes:
         for name, text in files.items():
             archive.writestr(name, text)
     return package.getvalue()
+
+
+def raw_request(
+    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes, list[tuple[str, str]]]:
+    """One request on a fresh connection, errors included: (status, headers lowercased, body,
+    raw header list), e.g. to an API Gateway listener."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        connection.request(method, target, body=body, headers=headers or {})
+        response = connection.getresponse()
+        raw = response.getheaders()
+        return response.status, {k.lower(): v for k, v in raw}, response.read(), raw
+    finally:
+        connection.close()
+
+
+class EchoHandler(BaseHTTPRequestHandler):
+    """Answers every request with what it received, as JSON, status 207; `/sleep...` after 2 s."""
+
+    protocol_version = "HTTP/1.1"
+
+    def _echo(self) -> None:
+        if self.path.startswith("/sleep"):
+            time.sleep(2)  # longer than a test's short integration timeout
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode() if length else ""
+        path, _, query = self.path.partition("?")
+        payload = json.dumps(
+            {
+                "method": self.command,
+                "path": path,
+                "query": query,
+                "headers": {k.lower(): v for k, v in self.headers.items()},
+                "body": body,
+            }
+        ).encode()
+        self.send_response(207)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("X-Backend", "echo")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _echo
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def echo_backend() -> Iterator[str]:
+    """An HTTP echo server on 127.0.0.1 (its base URL), e.g. an HTTP_PROXY integration's."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), EchoHandler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture(scope="module")

@@ -11,20 +11,18 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
-from ..apigatewayv2 import events, http_proxy
-from ..apigatewayv2.gateway import IntegrationTimeout, function_of, invoke_within
+from ..apigatewayv2 import events, http_proxy, routing
+from ..apigatewayv2.gateway import IntegrationTimeout, invoke_within, lambda_target
 from ..context import CloudContext
 from ..http.framing import Limits
 from ..http.messages import HttpRequest, HttpResponse
 from ..http.upstream import UpstreamPool, UpstreamTimeout, UpstreamUnavailable
-from ..lambda_.provider import LambdaProvider
 from ..protocols import ServiceError
-from ..registry import RequestContext
 from . import access_log, proxy, resources
 from .access_log import AccessLog
-from .metrics import record_request
+from .metrics import REST_API
 from .permissions import PolicyReader
 from .proxy import BAD_GATEWAY, INTERNAL, MISSING_TOKEN, TIMED_OUT, gateway_response
 from .resources import Deployment, Match
@@ -85,7 +83,7 @@ class Gateway:
         if outcome.stage is None or outcome.view is None:  # no stage, no metrics, no log
             return response
         latency_ms = (time.perf_counter() - started) * 1000
-        record_request(
+        REST_API.record(
             self.cloud.publisher,
             outcome.view.deployment.api_name,
             outcome.stage,
@@ -190,17 +188,15 @@ class Gateway:
         if (integration.get("httpMethod") or "POST") != "POST":
             log.warning("REST API %s: Lambda integrations must use POST", self.api_id)
             return _own(INTERNAL)
-        function_arn, qualifier = function_of(integration.get("uri") or "")
-        region = function_arn.split(":")[3] if function_arn.count(":") >= 6 else self.region
-        context = RequestContext(region=region or self.region, account_id=self.account_id)
-        provider = self.cloud.providers.get(LambdaProvider)
+        uri = integration.get("uri") or ""
         try:
-            spec = provider.function_spec(function_arn, qualifier, context)
+            target = lambda_target(self.cloud, uri, self.region, self.account_id)
         except ServiceError as problem:
-            log.warning("REST API %s: cannot invoke %s: %s", self.api_id, function_arn, problem)
+            log.warning("REST API %s: cannot invoke %s: %s", self.api_id, uri, problem)
             return _own(INTERNAL)
+        spec = target.spec
         source = resources.source_arn(self.region, self.account_id, self.api_id, facts.stage, match)
-        if not self.policies.allows(spec.arn, qualifier, source):
+        if not self.policies.allows(spec.arn, target.qualifier, source):
             log.warning(
                 "REST API %s: %s does not allow %s to invoke it from %s",
                 self.api_id,
@@ -211,7 +207,7 @@ class Gateway:
             return _own(INTERNAL)
         payload = json.dumps(proxy.event(request, path, match, facts)).encode()
         try:
-            result = invoke_within(provider, spec, payload, context, timeout_ms)
+            result = invoke_within(target.provider, spec, payload, target.context, timeout_ms)
         except IntegrationTimeout:
             return _own(TIMED_OUT)
         if result is None:  # Lambda refused the invoke (throttled): AWS answers 500, not 429
@@ -234,13 +230,9 @@ class Gateway:
         self, request: HttpRequest, match: Match, integration: dict, timeout_ms: int
     ) -> Answer:
         """Forward to the integration's URL (path parameters filled in) and relay the answer."""
-        url = integration.get("uri") or ""
         greedy = match.resource.segments[-1][1:-2] if match.resource.greedy else None
-        for name, value in match.path_parameters.items():
-            encoded = quote(value, safe="/" if name == greedy else "")  # a greedy value keeps "/"
-            url = url.replace("{" + name + "+}", encoded).replace("{" + name + "}", encoded)
-        if request.raw_query:
-            url += ("&" if "?" in url else "?") + request.raw_query
+        uri = integration.get("uri") or ""
+        url = routing.filled_uri(uri, match.path_parameters, greedy, request.raw_query)
         method = integration.get("httpMethod") or "ANY"
         method = request.method if method == "ANY" else method
         try:

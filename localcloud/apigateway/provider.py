@@ -66,16 +66,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import Any
 
+from ..apigatewayv2.listeners import ApiListeners, ConfigCache, StageClock
 from ..context import CloudContext
-from ..http.messages import WholeMessages
-from ..http.server import HttpListener
 from ..http.upstream import UpstreamPool
 from ..protocols import ServiceError
 from ..registry import Provider, RequestContext
-from ..timing import API_STAGE_READY_S
 from . import access_log, proxy, resources
 from .gateway import LIMITS, Gateway, StageView
 from .permissions import PolicyReader
@@ -83,19 +80,8 @@ from .resources import Deployment
 
 log = logging.getLogger("localcloud.apigateway")
 
-IDLE_TIMEOUT = 120.0  # an idle client connection is closed after this many seconds
-SERVED_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 MIN_TIMEOUT_MS, MAX_TIMEOUT_MS = 50, 29_000
 _PAGE = 500
-
-
-class _Api:
-    """A served REST API: where it lives and its listener."""
-
-    def __init__(self, region: str, account_id: str, listener: HttpListener) -> None:
-        self.region = region
-        self.account_id = account_id
-        self.listener = listener
 
 
 class ApiGatewayProvider(Provider):
@@ -105,12 +91,11 @@ class ApiGatewayProvider(Provider):
 
     def __init__(self, cloud: CloudContext) -> None:
         super().__init__(cloud)
-        self._apis: dict[str, _Api] = {}
+        self.listeners = ApiListeners("restapi", LIMITS, proxy.listener_error)
         self._deployments: dict[str, dict[str, Deployment]] = {}  # api -> id -> frozen tree
-        self._stages: dict[str, dict[str, StageView]] = {}  # cached views, per API
-        self._changes: dict[str, int] = {}  # per API, so a stale read is never cached
-        self._stage_created: dict[tuple[str, str], float] = {}  # AWS timing profile only
-        self._lock = threading.RLock()
+        self._views: ConfigCache[dict[str, StageView]] = ConfigCache()  # served stages
+        self._stages = StageClock(cloud)
+        self._lock = threading.Lock()  # guards the deployments
         self.policies = PolicyReader(cloud.moto)
         self.pool = UpstreamPool()
 
@@ -134,11 +119,9 @@ class ApiGatewayProvider(Provider):
         self._moto("GetRestApi", {"restApiId": api_id}, context)
         result = self._moto("DeleteRestApi", params, context)
         with self._lock:
-            api = self._apis.pop(api_id, None)
             self._deployments.pop(api_id, None)
-            self._changed(api_id)
-        if api is not None:
-            api.listener.stop()
+        self.listeners.stop(api_id)
+        self._views.invalidate(api_id)
         return result
 
     # --- Resources, methods, integrations: AWS's checks that moto lacks -----------------
@@ -193,7 +176,7 @@ class ApiGatewayProvider(Provider):
         frozen = resources.deployment_of(result["id"], api, self._resources(api_id, context))
         with self._lock:
             self._deployments.setdefault(api_id, {})[result["id"]] = frozen
-            self._changed(api_id)
+        self._views.invalidate(api_id)
         if new_stage:
             self._note_stage(api_id, stage)
         return result
@@ -204,7 +187,7 @@ class ApiGatewayProvider(Provider):
         result = self._moto("DeleteDeployment", params, context)
         with self._lock:
             self._deployments.get(params["restApiId"], {}).pop(params["deploymentId"], None)
-            self._changed(params["restApiId"])
+        self._views.invalidate(params["restApiId"])
         return result
 
     def GetDeployment(self, params: dict, context: RequestContext) -> dict:
@@ -219,8 +202,7 @@ class ApiGatewayProvider(Provider):
         try:
             result = self._moto("CreateStage", params, context)
         finally:
-            with self._lock:
-                self._changed(api_id)
+            self._views.invalidate(api_id)
         self._note_stage(api_id, params["stageName"])
         return result
 
@@ -229,40 +211,33 @@ class ApiGatewayProvider(Provider):
         try:
             return self._moto("UpdateStage", params, context)
         finally:
-            with self._lock:
-                self._changed(params["restApiId"])
+            self._views.invalidate(params["restApiId"])
 
     def DeleteStage(self, params: dict, context: RequestContext) -> dict:
         """moto deletes the stage; its URL answers 403."""
         try:
             return self._moto("DeleteStage", params, context)
         finally:
-            with self._lock:
-                self._changed(params["restApiId"])
+            self._views.invalidate(params["restApiId"])
 
     # --- Hooks --------------------------------------------------------------------------
 
     def endpoints(self) -> dict[str, Any]:
         """`{"restapis": {api id: base URL}}`; a stage is `<base>/<stage>`."""
-        with self._lock:
-            return {"restapis": {i: a.listener.url for i, a in self._apis.items()}}
+        return {"restapis": self.listeners.urls()}
 
     def status(self) -> dict[str, Any]:
         """Served REST APIs and their URLs."""
-        return {"rest apis": len(self._apis), **self.endpoints()}
+        urls = self.listeners.urls()
+        return {"rest apis": len(urls), "restapis": urls}
 
     def reset(self) -> None:
         """Stop every listener and forget deployments."""
+        self.listeners.stop_all()
         with self._lock:
-            apis, self._apis = list(self._apis.values()), {}
             self._deployments.clear()
-            self._stages.clear()
-            self._stage_created.clear()
-        stoppers = [threading.Thread(target=api.listener.stop) for api in apis]
-        for stopper in stoppers:  # side by side: each stop waits for its loop's next poll
-            stopper.start()
-        for stopper in stoppers:
-            stopper.join()
+        self._views.clear()
+        self._stages.clear()
         self.pool.clear()
 
     def shutdown(self) -> None:
@@ -274,11 +249,6 @@ class ApiGatewayProvider(Provider):
     def _moto(self, operation: str, params: dict, context: RequestContext) -> dict:
         """Let moto serve an API Gateway operation."""
         return self.cloud.moto.call("apigateway", operation, params, context.region)
-
-    def _changed(self, api_id: str) -> None:
-        """Drop the API's cached stage views (call under the lock)."""
-        self._stages.pop(api_id, None)
-        self._changes[api_id] = self._changes.get(api_id, 0) + 1
 
     def _resources(
         self, api_id: str, context: RequestContext, embed: bool = True
@@ -312,17 +282,8 @@ class ApiGatewayProvider(Provider):
 
     def _note_stage(self, api_id: str, stage: str) -> None:
         """Remember when a stage was made (the AWS timing profile serves it only later)."""
-        if self.cloud.timing.aws:
-            with self._lock:
-                self._stage_created[(api_id, stage)] = time.monotonic()
-                self._changed(api_id)
-
-    def _stage_ready(self, api_id: str, stage: str) -> bool:
-        with self._lock:
-            created = self._stage_created.get((api_id, stage))
-        if created is None:
-            return True
-        return time.monotonic() - created >= self.cloud.timing.delay(API_STAGE_READY_S)
+        if self._stages.note(api_id, stage):
+            self._views.invalidate(api_id)
 
     def _serve(self, api_id: str, context: RequestContext) -> None:
         """Start the API's listener."""
@@ -335,25 +296,18 @@ class ApiGatewayProvider(Provider):
             policies=self.policies,
             pool=self.pool,
         )
-        serve = WholeMessages(gateway, proxy.listener_error, SERVED_METHODS)
-        listener = HttpListener(
-            f"restapi-{api_id}", serve, IDLE_TIMEOUT, LIMITS, proxy.listener_error
-        )
-        listener.start()
-        with self._lock:
-            self._apis[api_id] = _Api(context.region, context.account_id, listener)
-        log.info("REST API %s listening on %s", api_id, listener.url)
+        url = self.listeners.start(api_id, gateway, context)
+        log.info("REST API %s listening on %s", api_id, url)
 
     def _stage_views(self, api_id: str) -> dict[str, StageView]:
         """The API's served stages (cached until a stage or deployment changes)."""
-        with self._lock:
-            cached = self._stages.get(api_id)
-            api = self._apis.get(api_id)
-            generation = self._changes.get(api_id, 0)
-            deployments = dict(self._deployments.get(api_id, {}))
+        cached, generation = self._views.lookup(api_id)
+        api = self.listeners.get(api_id)
         if cached is not None or api is None:
             return cached or {}
-        context = RequestContext(region=api.region, account_id=api.account_id)
+        with self._lock:
+            deployments = dict(self._deployments.get(api_id, {}))
+        context = api.context()
         try:
             stages = self._moto("GetStages", {"restApiId": api_id}, context).get("item", [])
         except ServiceError:
@@ -364,12 +318,11 @@ class ApiGatewayProvider(Provider):
             frozen = deployments.get(stage.get("deploymentId") or "")
             if frozen is None:
                 continue
-            if not self._stage_ready(api_id, stage["stageName"]):
+            if not self._stages.ready(api_id, stage["stageName"]):
                 pending = True
                 continue
             variables = dict(stage.get("variables") or {})
             views[stage["stageName"]] = StageView(frozen, variables, access_log.settings_of(stage))
-        with self._lock:  # a change made while reading leaves the cache empty
-            if api_id in self._apis and self._changes.get(api_id, 0) == generation and not pending:
-                self._stages[api_id] = views
+        if not pending:  # a stage still deploying: read again next time
+            self._views.store(api_id, views, generation)
         return views

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import base64
 import fnmatch
-import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from ..apigatewayv2 import events
+from ..apigatewayv2.events import MalformedResponse
 from ..http.messages import HttpRequest, HttpResponse
 from .resources import Match
 
@@ -37,10 +37,6 @@ TOO_LARGE = (413, "Request Too Long", None)
 _RESPONSE_KEYS = frozenset(
     {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"}
 )
-
-
-class MalformedResponse(ValueError):
-    """The function's result is not a valid Lambda proxy response."""
 
 
 @dataclass(frozen=True)
@@ -111,16 +107,13 @@ def response(
     payload: bytes, accept: str | None, binary_media_types: tuple[str, ...]
 ) -> HttpResponse:
     """Map the function's result to the client's response (MalformedResponse if invalid)."""
-    try:
-        result = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as problem:
-        raise MalformedResponse("the function's result is not JSON") from problem
+    result = events.parsed_result(payload)
     if not isinstance(result, dict):
         raise MalformedResponse("the function's result is not a JSON object")
     extra = set(result) - _RESPONSE_KEYS
     if extra:
         raise MalformedResponse(f"unexpected keys {sorted(extra)}")
-    status = 200 if result.get("statusCode") is None else _status(result["statusCode"])
+    status = 200 if result.get("statusCode") is None else events.status_code(result["statusCode"])
     headers = _headers(result.get("headers"), result.get("multiValueHeaders"))
     if not any(name.lower() == "content-type" for name, _ in headers):
         headers.append(("Content-Type", "application/json"))
@@ -140,18 +133,6 @@ def response(
     return HttpResponse(status, headers, data)
 
 
-def _status(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise MalformedResponse("statusCode must be a number")
-    try:
-        status = int(value)
-    except ValueError as problem:
-        raise MalformedResponse("statusCode must be a number") from problem
-    if not 100 <= status <= 599:
-        raise MalformedResponse("statusCode out of range")
-    return status
-
-
 def _headers(single: Any, multi: Any) -> list[tuple[str, str]]:
     """Response headers; a name in both maps becomes one header, `multi values, single`."""
     if single is not None and not isinstance(single, dict):
@@ -164,22 +145,14 @@ def _headers(single: Any, multi: Any) -> list[tuple[str, str]]:
     merged: list[tuple[str, str]] = []
     in_multi = {name.lower(): name for name in multi}
     for name, values in multi.items():
-        texts = [_text(v) for v in values]
+        texts = [events.header_text(v) for v in values]
         solo = next((v for k, v in single.items() if k.lower() == name.lower()), None)
         if solo is not None:
-            merged.append((name, ", ".join([*texts, _text(solo)])))
+            merged.append((name, ", ".join([*texts, events.header_text(solo)])))
         else:
             merged += [(name, text) for text in texts]
-    merged += [(k, _text(v)) for k, v in single.items() if k.lower() not in in_multi]
+    merged += [(k, events.header_text(v)) for k, v in single.items() if k.lower() not in in_multi]
     return merged
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str | int | float):
-        return str(value)
-    raise MalformedResponse("header values must be strings")
 
 
 def _body(request: HttpRequest, binary_media_types: tuple[str, ...]) -> tuple[str | None, bool]:

@@ -12,14 +12,13 @@ trailing slash is ignored. Path parameter values reach the integration URL-decod
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
+
+from ..apigatewayv2.routing import VARIABLE, match_template
 
 ANY = "ANY"
-_VARIABLE = re.compile(r"^\{([^{}+]+)(\+?)\}$")
 _LITERAL, _PARAMETER, _GREEDY = 2, 1, 0
 
 
@@ -39,7 +38,7 @@ class Resource:
     @property
     def greedy(self) -> bool:
         """True for a path ending in a greedy `{name+}` part."""
-        found = _VARIABLE.match(self.segments[-1]) if self.segments else None
+        found = VARIABLE.match(self.segments[-1]) if self.segments else None
         return bool(found and found.group(2))
 
     def rank(self) -> tuple[int, ...]:
@@ -132,7 +131,7 @@ def check_path_part(siblings: Iterable[str], path_part: str) -> str | None:
 
 
 def _kind(part: str) -> int:
-    found = _VARIABLE.match(part)
+    found = VARIABLE.match(part)
     if found is None:
         return _LITERAL
     return _GREEDY if found.group(2) else _PARAMETER
@@ -146,24 +145,4 @@ def _segments(path: str) -> list[str]:
 
 def _match(resource: Resource, segments: list[str]) -> dict[str, str] | None:
     """Path parameters if the resource's template matches the segments, else None."""
-    template = resource.segments
-    fixed = template[:-1] if resource.greedy else template
-    if resource.greedy:
-        if len(segments) <= len(fixed):
-            return None  # a greedy part needs at least one segment of its own
-    elif len(segments) != len(template):
-        return None
-    parameters: dict[str, str] = {}
-    for pattern, raw in zip(fixed, segments, strict=False):
-        variable = _VARIABLE.match(pattern)
-        if variable is None:
-            if unquote(raw) != pattern:
-                return None
-        elif not raw:
-            return None
-        else:
-            parameters[variable.group(1)] = unquote(raw)
-    if resource.greedy:
-        name = _VARIABLE.match(template[-1]).group(1)  # type: ignore[union-attr]
-        parameters[name] = unquote("/".join(segments[len(fixed) :]))
-    return parameters
+    return match_template(resource.segments, resource.greedy, segments)

@@ -213,14 +213,11 @@ def response_v2(payload: bytes) -> HttpResponse:
     Valid JSON without `statusCode` is inferred as 200, `application/json`, with the JSON text
     as the body (a JSON string becomes the body itself).
     """
-    try:
-        result = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as problem:
-        raise MalformedResponse("the function's result is not JSON") from problem
+    result = parsed_result(payload)
     if not isinstance(result, dict) or "statusCode" not in result:
         body = result.encode() if isinstance(result, str) else payload
         return HttpResponse(200, [("Content-Type", "application/json")], body)
-    response = HttpResponse(_status(result.get("statusCode")))
+    response = HttpResponse(status_code(result.get("statusCode")))
     response.headers = _headers(result.get("headers"), result.get("multiValueHeaders"))
     cookies = result.get("cookies") or []
     if not isinstance(cookies, list) or not all(isinstance(c, str) for c in cookies):
@@ -232,20 +229,25 @@ def response_v2(payload: bytes) -> HttpResponse:
 
 def response_v1(payload: bytes) -> HttpResponse:
     """Map a payload 1.0 function result (`statusCode` required) to the client's response."""
-    try:
-        result = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as problem:
-        raise MalformedResponse("the function's result is not JSON") from problem
+    result = parsed_result(payload)
     if not isinstance(result, dict) or "statusCode" not in result:
         raise MalformedResponse("payload 1.0 responses need a statusCode")
-    response = HttpResponse(_status(result["statusCode"]))
+    response = HttpResponse(status_code(result["statusCode"]))
     response.headers = _headers(result.get("headers"), result.get("multiValueHeaders"))
     response.body = _response_body(result)
     return response
 
 
-def _status(value: Any) -> int:
-    """A status code from an int or a numeric string."""
+def parsed_result(payload: bytes) -> Any:
+    """The function's result as JSON (MalformedResponse if it is not JSON)."""
+    try:
+        return json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as problem:
+        raise MalformedResponse("the function's result is not JSON") from problem
+
+
+def status_code(value: Any) -> int:
+    """A status code from an int or a numeric string (both payload formats, REST APIs too)."""
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise MalformedResponse("statusCode must be a number")
     try:
@@ -263,15 +265,15 @@ def _headers(single: Any, multi: Any) -> list[tuple[str, str]]:
     if single is not None:
         if not isinstance(single, dict):
             raise MalformedResponse("headers must be an object")
-        headers += [(str(k), _header_value(v)) for k, v in single.items()]
+        headers += [(str(k), header_text(v)) for k, v in single.items()]
     if multi is not None:
         if not isinstance(multi, dict) or not all(isinstance(v, list) for v in multi.values()):
             raise MalformedResponse("multiValueHeaders must map names to lists")
-        headers += [(str(k), _header_value(v)) for k, values in multi.items() for v in values]
+        headers += [(str(k), header_text(v)) for k, values in multi.items() for v in values]
     return headers
 
 
-def _header_value(value: Any) -> str:
+def header_text(value: Any) -> str:
     """A header value from a JSON scalar (booleans as true/false)."""
     if isinstance(value, bool):
         return "true" if value else "false"

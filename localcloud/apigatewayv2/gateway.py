@@ -25,7 +25,7 @@ from ..protocols import ServiceError
 from ..registry import RequestContext
 from . import events, http_proxy, routing
 from .events import EventContext, MalformedResponse
-from .metrics import record_request
+from .metrics import HTTP_API
 
 log = logging.getLogger("localcloud.apigatewayv2")
 
@@ -85,7 +85,7 @@ class Gateway:
         response = outcome.response
         response.headers.append(("apigw-requestid", request_id))
         if outcome.stage is not None:  # AWS: no stage, no metrics (and no logs)
-            record_request(
+            HTTP_API.record(
                 self.cloud.publisher,
                 self.api_id,
                 outcome.stage,
@@ -146,18 +146,16 @@ class Gateway:
             if version == "1.0"
             else (events.event_v2, events.response_v2)
         )
-        function_arn, qualifier = function_of(integration.get("IntegrationUri") or "")
-        region = function_arn.split(":")[3] if function_arn.count(":") >= 6 else self.region
-        context = RequestContext(region=region or self.region, account_id=self.account_id)
-        provider = self.cloud.providers.get(LambdaProvider)
+        uri = integration.get("IntegrationUri") or ""
         try:
-            spec = provider.function_spec(function_arn, qualifier, context)
+            target = lambda_target(self.cloud, uri, self.region, self.account_id)
         except ServiceError as problem:
-            log.warning("API %s: cannot invoke %s: %s", self.api_id, function_arn, problem)
+            log.warning("API %s: cannot invoke %s: %s", self.api_id, uri, problem)
             return events.error(500, INTERNAL)
+        spec = target.spec
         payload = json.dumps(build(request, ctx)).encode()
         try:
-            result = invoke_within(provider, spec, payload, context, timeout_ms)
+            result = invoke_within(target.provider, spec, payload, target.context, timeout_ms)
         except IntegrationTimeout:
             return events.error(*UNAVAILABLE)
         if result is None:
@@ -222,6 +220,27 @@ def invoke_within(
         return answer.get(timeout=timeout_ms / 1000)
     except queue.Empty:
         raise IntegrationTimeout from None
+
+
+@dataclass(frozen=True)
+class LambdaTarget:
+    """The function an integration invokes, and how to reach it."""
+
+    provider: LambdaProvider
+    spec: FunctionSpec
+    qualifier: str | None
+    context: RequestContext  # the function's region, the API's account
+
+
+def lambda_target(cloud: CloudContext, uri: str, region: str, account_id: str) -> LambdaTarget:
+    """The function an integration URI names (ServiceError if Lambda does not know it)."""
+    function_arn, qualifier = function_of(uri)
+    in_region = function_arn.split(":")[3] if function_arn.count(":") >= 6 else region
+    context = RequestContext(region=in_region or region, account_id=account_id)
+    provider = cloud.providers.get(LambdaProvider)
+    return LambdaTarget(
+        provider, provider.function_spec(function_arn, qualifier, context), qualifier, context
+    )
 
 
 def function_of(uri: str) -> tuple[str, str | None]:

@@ -53,33 +53,17 @@ import logging
 import random
 import string
 import threading
-import time
 from typing import Any
 
 from ..context import CloudContext
-from ..http.messages import WholeMessages
-from ..http.server import HttpListener
 from ..http.upstream import UpstreamPool
 from ..protocols import ServiceError
 from ..registry import Provider, RequestContext
-from ..timing import API_STAGE_READY_S
 from . import events, routing
 from .gateway import LIMITS, Gateway, Snapshot
+from .listeners import ApiListeners, ConfigCache, StageClock
 
 log = logging.getLogger("localcloud.apigatewayv2")
-
-IDLE_TIMEOUT = 120.0  # an idle client connection is closed after this many seconds
-SERVED_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
-
-
-class _Api:
-    """A served HTTP API: where it lives and its listener."""
-
-    def __init__(self, api_id: str, region: str, account_id: str, listener: HttpListener) -> None:
-        self.api_id = api_id
-        self.region = region
-        self.account_id = account_id
-        self.listener = listener
 
 
 class ApiGatewayV2Provider(Provider):
@@ -89,13 +73,11 @@ class ApiGatewayV2Provider(Provider):
 
     def __init__(self, cloud: CloudContext) -> None:
         super().__init__(cloud)
-        self._apis: dict[str, _Api] = {}
-        self._snapshots: dict[str, Snapshot] = {}
-        self._changes: dict[str, int] = {}  # per API, so a stale read is never cached
+        self.listeners = ApiListeners("apigw", LIMITS, events.error)
+        self._snapshots: ConfigCache[Snapshot] = ConfigCache()
+        self._stages = StageClock(cloud)
         self._deployments: dict[str, dict[str, dict[str, Any]]] = {}
-        # (API, stage) -> when it was made: the AWS timing profile serves it only later.
-        self._stage_created: dict[tuple[str, str], float] = {}
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()  # guards the deployments
         self.pool = UpstreamPool()  # keep-alive connections to HTTP_PROXY backends
 
     # --- APIs -------------------------------------------------------------------------
@@ -128,12 +110,9 @@ class ApiGatewayV2Provider(Provider):
         """moto deletes the API; its listener stops."""
         result = self._moto("DeleteApi", params, context)
         with self._lock:
-            api = self._apis.pop(params["ApiId"], None)
-            self._snapshots.pop(params["ApiId"], None)
-            self._changes.pop(params["ApiId"], None)
             self._deployments.pop(params["ApiId"], None)
-        if api is not None:
-            api.listener.stop()
+        self.listeners.stop(params["ApiId"])
+        self._snapshots.invalidate(params["ApiId"])
         return result
 
     # --- Configuration changes: moto stores them, the cached snapshot is dropped --------
@@ -170,9 +149,8 @@ class ApiGatewayV2Provider(Provider):
 
     def _note_stage(self, api_id: str, stage: str) -> None:
         """Remember when a stage was made (the AWS timing profile serves it only later)."""
-        if self.cloud.timing.aws:
-            with self._lock:
-                self._stage_created[(api_id, stage)] = time.monotonic()
+        if self._stages.note(api_id, stage):
+            self._snapshots.invalidate(api_id)
 
     def UpdateStage(self, params: dict, context: RequestContext) -> dict:
         """moto updates the stage (e.g. its stage variables)."""
@@ -224,26 +202,20 @@ class ApiGatewayV2Provider(Provider):
 
     def endpoints(self) -> dict[str, Any]:
         """`{"apis": {api id: base URL}}`; a named stage is `<base>/<stage>`."""
-        with self._lock:
-            return {"apis": {i: a.listener.url for i, a in self._apis.items()}}
+        return {"apis": self.listeners.urls()}
 
     def status(self) -> dict[str, Any]:
         """Served HTTP APIs and their URLs."""
-        return {"http apis": len(self._apis), **self.endpoints()}
+        urls = self.listeners.urls()
+        return {"http apis": len(urls), "apis": urls}
 
     def reset(self) -> None:
-        """Stop every listener and forget cached configuration and deployments."""
+        """Stop every listener and forget cached configuration, stages and deployments."""
+        self.listeners.stop_all()
+        self._snapshots.clear()
+        self._stages.clear()
         with self._lock:
-            apis, self._apis = list(self._apis.values()), {}
-            self._snapshots.clear()
-            self._changes.clear()
             self._deployments.clear()
-        # Stopped side by side: each stop waits for its server loop's next poll.
-        stoppers = [threading.Thread(target=api.listener.stop) for api in apis]
-        for stopper in stoppers:
-            stopper.start()
-        for stopper in stoppers:
-            stopper.join()
         self.pool.clear()
 
     def shutdown(self) -> None:
@@ -261,10 +233,7 @@ class ApiGatewayV2Provider(Provider):
         try:
             return self._moto(operation, params, context)
         finally:
-            with self._lock:
-                api_id = params.get("ApiId", "")
-                self._snapshots.pop(api_id, None)
-                self._changes[api_id] = self._changes.get(api_id, 0) + 1
+            self._snapshots.invalidate(params.get("ApiId", ""))
 
     def _serve(self, api_id: str, context: RequestContext) -> None:
         """Start the API's listener."""
@@ -276,22 +245,16 @@ class ApiGatewayV2Provider(Provider):
             cloud=self.cloud,
             pool=self.pool,
         )
-        serve = WholeMessages(gateway, events.error, SERVED_METHODS)
-        listener = HttpListener(f"apigw-{api_id}", serve, IDLE_TIMEOUT, LIMITS, events.error)
-        listener.start()
-        with self._lock:
-            self._apis[api_id] = _Api(api_id, context.region, context.account_id, listener)
-        log.info("HTTP API %s listening on %s", api_id, listener.url)
+        url = self.listeners.start(api_id, gateway, context)
+        log.info("HTTP API %s listening on %s", api_id, url)
 
     def _snapshot(self, api_id: str) -> Snapshot | None:
         """The API's routes, integrations and stages (cached until a change); None if gone."""
-        with self._lock:
-            cached = self._snapshots.get(api_id)
-            api = self._apis.get(api_id)
-            generation = self._changes.get(api_id, 0)
+        cached, generation = self._snapshots.lookup(api_id)
+        api = self.listeners.get(api_id)
         if cached is not None or api is None:
             return cached
-        context = RequestContext(region=api.region, account_id=api.account_id)
+        context = api.context()
         try:
             routes = self._moto("GetRoutes", {"ApiId": api_id}, context).get("Items", [])
             integrations = self._moto("GetIntegrations", {"ApiId": api_id}, context)
@@ -304,25 +267,15 @@ class ApiGatewayV2Provider(Provider):
                 parsed.append(routing.parse_route_key(route["RouteKey"], route.get("Target")))
             except ValueError:
                 log.warning("API %s: route key %r is not served", api_id, route["RouteKey"])
-        ready = [s for s in stages if self._stage_ready(api_id, s["StageName"])]
+        ready = [s for s in stages if self._stages.ready(api_id, s["StageName"])]
         snapshot = Snapshot(
             routes=parsed,
             integrations={i["IntegrationId"]: i for i in integrations.get("Items", [])},
             stages={s["StageName"]: dict(s.get("StageVariables") or {}) for s in ready},
         )
-        with self._lock:  # a change made while reading leaves the cache empty
-            current = self._changes.get(api_id, 0) == generation
-            if api_id in self._apis and current and len(ready) == len(stages):
-                self._snapshots[api_id] = snapshot
+        if len(ready) == len(stages):  # a stage still deploying: read again next time
+            self._snapshots.store(api_id, snapshot, generation)
         return snapshot
-
-    def _stage_ready(self, api_id: str, stage: str) -> bool:
-        """False while a new stage is still being deployed (AWS timing profile only)."""
-        with self._lock:
-            created = self._stage_created.get((api_id, stage))
-        if created is None:
-            return True
-        return time.monotonic() - created >= self.cloud.timing.delay(API_STAGE_READY_S)
 
     def _quick_create(self, api_id: str, params: dict, context: RequestContext) -> None:
         """What AWS makes for CreateApi with Target: integration, route, `$default` stage."""

@@ -11,12 +11,13 @@ names for that path. Path parameter values reach the integration URL-decoded.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
 
 DEFAULT = "$default"
 ANY = "ANY"
-_VARIABLE = re.compile(r"^\{([^{}+]+)(\+?)\}$")
+VARIABLE = re.compile(r"^\{([^{}+]+)(\+?)\}$")
 _PLACEHOLDER = re.compile(r"\{([^{}+]+)\+?\}")
 
 
@@ -96,24 +97,31 @@ def select_route(routes: list[Route], method: str, path: str) -> RouteMatch | No
 
 def _is_greedy(segment: str) -> bool:
     """True for a `{name+}` template segment."""
-    found = _VARIABLE.match(segment)
+    found = VARIABLE.match(segment)
     return bool(found and found.group(2))
 
 
 def _match(route: Route, segments: list[str]) -> dict[str, str] | None:
     """Path parameters if the route's template matches the segments, else None."""
-    template = route.segments
-    fixed = template[:-1] if route.greedy else template
-    if route.greedy:
+    return match_template(route.segments, route.greedy, segments)
+
+
+def match_template(
+    template: Sequence[str], greedy: bool, segments: Sequence[str]
+) -> dict[str, str] | None:
+    """Path parameters if a path template (`items`, `{id}`, a last `{proxy+}` when greedy)
+    matches a request's raw segments, else None; REST API resources match the same way."""
+    fixed = template[:-1] if greedy else template
+    if greedy:
         # A greedy variable needs at least one non-empty segment of its own: `/{proxy+}`
-        # does not match `/` (that request goes to the `$default` route).
+        # does not match `/` (an HTTP API sends that to `$default`, a REST API to `/`).
         if len(segments) <= len(fixed) or not "/".join(segments[len(fixed) :]):
             return None
     elif len(segments) != len(template):
         return None
     parameters: dict[str, str] = {}
     for pattern, raw in zip(fixed, segments, strict=False):
-        variable = _VARIABLE.match(pattern)
+        variable = VARIABLE.match(pattern)
         if variable is None:
             if unquote(raw) != pattern:
                 return None
@@ -121,8 +129,8 @@ def _match(route: Route, segments: list[str]) -> dict[str, str] | None:
             return None  # a path variable never matches an empty segment
         else:
             parameters[variable.group(1)] = unquote(raw)
-    if route.greedy:
-        name = _VARIABLE.match(template[-1]).group(1)  # type: ignore[union-attr]
+    if greedy:
+        name = VARIABLE.match(template[-1]).group(1)  # type: ignore[union-attr]
         parameters[name] = unquote("/".join(segments[len(fixed) :]))
     return parameters
 
@@ -132,7 +140,7 @@ def _specificity(route: Route) -> tuple:
     named method over ANY (AWS: a full match beats a greedy match; ANY only catches the
     methods no route names)."""
     fixed = route.segments[:-1] if route.greedy else route.segments
-    literals = tuple(0 if _VARIABLE.match(s) else 1 for s in fixed)
+    literals = tuple(0 if VARIABLE.match(s) else 1 for s in fixed)
     return (not route.greedy, len(fixed), literals, route.method != ANY)
 
 
@@ -148,21 +156,30 @@ def integration_url(uri: str, match: RouteMatch, raw_path: str, raw_query: str) 
         scheme_host, path, query = _split_url(uri)
         url = scheme_host + path.rstrip("/") + (raw_path or "/")
         url += "?" + query if query else ""
-    else:
-        last = match.route.segments[-1] if match.route.greedy else ""
-        greedy = last[1:-2] if last else None
+        return _with_query(url, raw_query)
+    last = match.route.segments[-1] if match.route.greedy else ""
+    return filled_uri(uri, match.path_parameters, last[1:-2] if last else None, raw_query)
 
-        def value(found: re.Match[str]) -> str:
-            name = found.group(1)
-            if name not in match.path_parameters:
-                return found.group(0)
-            safe = "/" if name == greedy else ""  # a greedy value keeps its slashes
-            return quote(match.path_parameters[name], safe=safe)
 
-        url = _PLACEHOLDER.sub(value, uri)
-    if raw_query:
-        url += ("&" if "?" in url else "?") + raw_query
-    return url
+def filled_uri(
+    uri: str, path_parameters: dict[str, str], greedy: str | None, raw_query: str
+) -> str:
+    """The URI with `{name}` / `{name+}` replaced by the path parameters (re-encoded; the
+    greedy one keeps its slashes) and the request's query string appended; REST APIs'
+    HTTP_PROXY integrations fill theirs the same way."""
+
+    def value(found: re.Match[str]) -> str:
+        name = found.group(1)
+        if name not in path_parameters:
+            return found.group(0)
+        return quote(path_parameters[name], safe="/" if name == greedy else "")
+
+    return _with_query(_PLACEHOLDER.sub(value, uri), raw_query)
+
+
+def _with_query(url: str, raw_query: str) -> str:
+    """The URL with the request's query string added to its own."""
+    return url + ("&" if "?" in url else "?") + raw_query if raw_query else url
 
 
 def _split_url(url: str) -> tuple[str, str, str]:

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from helpers import apigateway, cleanup
 from helpers import apigatewayv2 as agw
-from helpers import cleanup
 
 ACCOUNT = "123456789012"  # the local cloud's fake account: never a real one in tests
 FN = f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:scd-unit-18-items"
@@ -256,7 +256,7 @@ def test_url_for_finds_the_declared_resolver_by_the_resources_fields(offline_lab
 
 def test_url_for_a_local_rest_api_is_its_listener_plus_the_stage(offline_lab, monkeypatch):
     served = {"apigateway": {"restapis": {"r1": "http://127.0.0.1:4321"}}}
-    monkeypatch.setattr(agw, "local_endpoints", lambda lab: served)
+    monkeypatch.setattr(apigateway, "local_endpoints", lambda lab: served)  # REST APIs' module
     rest = {"id": "r1", "name": "items", "rootResourceId": "x"}
     assert offline_lab.url_for(rest, "prod") == "http://127.0.0.1:4321/prod"
     with pytest.raises(ValueError, match="needs its stage"):

@@ -13,17 +13,15 @@ import http.client
 import json
 import socket
 import textwrap
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from botocore.exceptions import ClientError
-from live_fixtures import ZipFunctions
+from live_fixtures import ZipFunctions, raw_request
 from polling import wait_until
 
 import helpers
@@ -48,22 +46,6 @@ HANDLERS = textwrap.dedent(
 )
 MISSING = {"message": "Missing Authentication Token"}
 INTERNAL = {"message": "Internal server error"}
-
-
-def _request(
-    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
-) -> tuple[int, dict[str, str], bytes, list[tuple[str, str]]]:
-    """(status, headers lowercased, body, raw header list) without raising on errors."""
-    parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    try:
-        connection.request(method, target, body=body, headers=headers or {})
-        response = connection.getresponse()
-        raw = response.getheaders()
-        return response.status, {k.lower(): v for k, v in raw}, response.read(), raw
-    finally:
-        connection.close()
 
 
 class RestApi:
@@ -163,7 +145,7 @@ def setup(module_lab: helpers.Lab, zip_functions: ZipFunctions) -> Iterator[dict
 
 
 def _echo(setup: dict[str, Any], path: str, method: str = "GET", **kwargs: Any) -> dict:
-    status, headers, body, _ = _request(method, setup["url"] + path, **kwargs)
+    status, headers, body, _ = raw_request(method, setup["url"] + path, **kwargs)
     assert status == 200, body
     assert headers["x-from"] == "lambda"
     return json.loads(body)
@@ -178,7 +160,7 @@ def test_url_for_names_the_local_listener_and_the_stage(setup):
 
 def test_the_event_is_payload_1_0(setup):
     before = int(time.time() * 1000)
-    status, headers, body, _ = _request(
+    status, headers, body, _ = raw_request(
         "GET", setup["url"] + "/items/42?tag=x&tag=y&single=1", headers={"X-Custom": "Value"}
     )
     assert status == 200
@@ -235,7 +217,7 @@ def test_undefined_stage_resource_or_method_is_403_missing_authentication_token(
         ("GET", base + "/dev/items"),  # no such stage
         ("GET", base + "/"),
     ]:
-        status, headers, body, _ = _request(method, url)
+        status, headers, body, _ = raw_request(method, url)
         assert (status, json.loads(body)) == (403, MISSING), (method, url)
         assert headers["x-amzn-errortype"] == "MissingAuthenticationTokenException"
         assert headers["x-amzn-requestid"] and headers["content-type"] == "application/json"
@@ -243,7 +225,7 @@ def test_undefined_stage_resource_or_method_is_403_missing_authentication_token(
 
 def _shaped(setup: dict[str, Any], result: Any, **headers: str) -> tuple[int, dict, bytes, list]:
     """What the client gets when the function returns `result`."""
-    return _request("POST", setup["url"] + "/shape", json.dumps(result).encode(), headers)
+    return raw_request("POST", setup["url"] + "/shape", json.dumps(result).encode(), headers)
 
 
 def test_response_mapping(setup):
@@ -289,20 +271,20 @@ def test_malformed_proxy_response_is_502(setup, result):
 
 
 def test_function_error_is_502(setup):
-    status, headers, body, _ = _request("GET", setup["url"] + "/fail")
+    status, headers, body, _ = raw_request("GET", setup["url"] + "/fail")
     assert (status, json.loads(body)) == (502, INTERNAL)
     assert headers["x-amzn-errortype"] == "InternalServerErrorException"
 
 
 def test_integration_timeout_is_504(setup):
-    status, _, body, _ = _request("GET", setup["url"] + "/slow")
+    status, _, body, _ = raw_request("GET", setup["url"] + "/slow")
     assert (status, json.loads(body)) == (504, {"message": "Endpoint request timed out"})
 
 
 def test_throttled_function_is_500_as_lambda_refused_the_invoke(setup):
     # AWS does not pass Lambda's 429 on: "If the Lambda API rejects the invocation request,
     # API Gateway returns a 500" (Lambda developer guide, services-apigateway-errors).
-    status, headers, body, _ = _request("GET", setup["url"] + "/throttled")
+    status, headers, body, _ = raw_request("GET", setup["url"] + "/throttled")
     assert (status, json.loads(body)) == (500, INTERNAL)
     assert headers["x-amzn-errortype"] == "InternalServerErrorException"
 
@@ -325,11 +307,11 @@ def test_body_over_10_mb_is_413(setup):
 def test_invoke_needs_a_permission_for_the_methods_source_arn(setup):
     lab, api = setup["lab"], setup["api"]
     # The function allows POST /denied only; without a matching statement: 500.
-    status, headers, body, _ = _request("GET", setup["url"] + "/denied")
+    status, headers, body, _ = raw_request("GET", setup["url"] + "/denied")
     assert (status, json.loads(body)) == (500, INTERNAL)
     assert headers["x-amzn-errortype"] == "InternalServerErrorException"
     _allow(lab, setup["arn"]["denied"], api.source_arn("prod/GET/denied"))
-    status, _, body, _ = _request("GET", setup["url"] + "/denied")  # no redeployment needed
+    status, _, body, _ = raw_request("GET", setup["url"] + "/denied")  # no redeployment needed
     assert status == 200 and json.loads(body)["resource"] == "/denied"
 
 
@@ -347,17 +329,17 @@ def test_only_what_was_deployed_is_served(setup):
         stages = api.client.get_stages(restApiId=api.id)["item"]
         assert [(s["stageName"], s["deploymentId"]) for s in stages] == [("prod", first["id"])]
         url = lab.url_for(api.client.get_rest_api(restApiId=api.id), "prod")
-        assert _request("GET", url + "/first")[0] == 200
+        assert raw_request("GET", url + "/first")[0] == 200
         api.method("/later", "GET", echo)
-        assert _request("GET", url + "/later")[0] == 403  # created, not deployed
+        assert raw_request("GET", url + "/later")[0] == 403  # created, not deployed
         api.client.create_deployment(restApiId=api.id, stageName="prod")
-        status, _, body, _ = _request("GET", url + "/later")
+        status, _, body, _ = raw_request("GET", url + "/later")
         assert status == 200 and json.loads(body)["resource"] == "/later"
         # A stage on the first deployment keeps serving the tree frozen then.
         api.client.create_stage(restApiId=api.id, stageName="v1", deploymentId=first["id"])
         old = url.rsplit("/", 1)[0] + "/v1"
-        assert _request("GET", old + "/first")[0] == 200
-        assert _request("GET", old + "/later")[0] == 403
+        assert raw_request("GET", old + "/first")[0] == 200
+        assert raw_request("GET", old + "/later")[0] == 403
         # Pointing prod back at the first deployment (and a new stage variable) shows at once.
         api.client.update_stage(
             restApiId=api.id,
@@ -367,42 +349,16 @@ def test_only_what_was_deployed_is_served(setup):
                 {"op": "replace", "path": "/variables/colour", "value": "red"},
             ],
         )
-        assert _request("GET", url + "/later")[0] == 403
-        status, _, body, _ = _request("GET", url + "/first")
+        assert raw_request("GET", url + "/later")[0] == 403
+        status, _, body, _ = raw_request("GET", url + "/first")
         assert status == 200 and json.loads(body)["stageVariables"] == {"colour": "red"}
     finally:
         api.client.delete_rest_api(restApiId=api.id)
     with pytest.raises(OSError):  # the listener is gone with its API
-        _request("GET", url + "/first")
+        raw_request("GET", url + "/first")
 
 
-class EchoBackend(BaseHTTPRequestHandler):
-    """Answers every request with what it received, as JSON, status 207."""
-
-    protocol_version = "HTTP/1.1"
-
-    def _echo(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length).decode() if length else ""
-        path, _, query = self.path.partition("?")
-        payload = json.dumps(
-            {"method": self.command, "path": path, "query": query, "body": body}
-        ).encode()
-        self.send_response(207)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    do_GET = do_POST = do_PUT = do_DELETE = _echo
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-def test_http_proxy_integration_forwards_to_its_url(setup):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), EchoBackend)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+def test_http_proxy_integration_forwards_to_its_url(setup, echo_backend):
     lab = setup["lab"]
     api = RestApi(lab, f"pytest-rest-http-{uuid.uuid4().hex[:6]}")
     try:
@@ -416,11 +372,11 @@ def test_http_proxy_integration_forwards_to_its_url(setup):
             httpMethod="ANY",
             type="HTTP_PROXY",
             integrationHttpMethod="ANY",
-            uri=f"http://127.0.0.1:{server.server_port}/echo/{{proxy}}",
+            uri=f"{echo_backend}/echo/{{proxy}}",
         )
         api.client.create_deployment(restApiId=api.id, stageName="prod")
         url = lab.url_for(api.client.get_rest_api(restApiId=api.id), "prod")
-        status, _, body, _ = _request("PUT", url + "/backend/a/b%20c?x=1&x=2", b"payload")
+        status, _, body, _ = raw_request("PUT", url + "/backend/a/b%20c?x=1&x=2", b"payload")
         seen = json.loads(body)
         assert status == 207
         assert (seen["method"], seen["path"], seen["query"], seen["body"]) == (
@@ -431,17 +387,13 @@ def test_http_proxy_integration_forwards_to_its_url(setup):
         )
     finally:
         api.client.delete_rest_api(restApiId=api.id)
-        server.shutdown()
-        server.server_close()
 
 
-def test_an_imported_api_is_served_too(setup):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), EchoBackend)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+def test_an_imported_api_is_served_too(setup, echo_backend):
     integration = {
         "type": "HTTP_PROXY",
         "httpMethod": "GET",
-        "uri": f"http://127.0.0.1:{server.server_port}/hi",
+        "uri": f"{echo_backend}/hi",
     }
     definition = {
         "openapi": "3.0.1",
@@ -456,12 +408,10 @@ def test_an_imported_api_is_served_too(setup):
     api = client.import_rest_api(body=json.dumps(definition).encode())
     try:
         client.create_deployment(restApiId=api["id"], stageName="prod")
-        status, _, body, _ = _request("GET", setup["lab"].url_for(api, "prod") + "/hello")
+        status, _, body, _ = raw_request("GET", setup["lab"].url_for(api, "prod") + "/hello")
         assert status == 207 and json.loads(body)["path"] == "/hi"
     finally:
         client.delete_rest_api(restApiId=api["id"])
-        server.shutdown()
-        server.server_close()
 
 
 def test_control_plane_refusals_moto_lacks(setup):
@@ -505,7 +455,7 @@ def test_requests_are_measured_by_api_name_and_stage(setup):
     lab, api = setup["lab"], setup["api"]
     started = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
     for path in ("/items", "/fail", "/nothing"):
-        _request("GET", setup["url"] + path)
+        raw_request("GET", setup["url"] + path)
     cloudwatch = lab.client("cloudwatch")
     dimensions = [{"Name": "ApiName", "Value": api.api["name"]}, {"Name": "Stage", "Value": "prod"}]
 
@@ -559,7 +509,7 @@ def test_access_log_lines_go_to_the_stages_log_group(setup):
     api.client.update_stage(restApiId=api.id, stageName="prod", patchOperations=settings)
     try:
         ids = [
-            _request("GET", setup["url"] + path)[1]["x-amzn-requestid"]
+            raw_request("GET", setup["url"] + path)[1]["x-amzn-requestid"]
             for path in ("/items", "/nope")
         ]
 

@@ -12,16 +12,13 @@ import http.client
 import json
 import socket
 import textwrap
-import threading
-import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from live_fixtures import ZipFunctions
+from live_fixtures import ZipFunctions, raw_request
 from polling import wait_until
 
 import helpers
@@ -46,73 +43,12 @@ HANDLERS = textwrap.dedent(
 )
 
 
-class EchoBackend(BaseHTTPRequestHandler):
-    """Answers every request with what it received, as JSON, status 207."""
-
-    protocol_version = "HTTP/1.1"
-
-    def _echo(self) -> None:
-        if self.path.startswith("/sleep"):
-            time.sleep(2)  # longer than the slow route's 300 ms integration timeout
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length).decode() if length else ""
-        path, _, query = self.path.partition("?")
-        payload = json.dumps(
-            {
-                "method": self.command,
-                "path": path,
-                "query": query,
-                "headers": {k.lower(): v for k, v in self.headers.items()},
-                "body": body,
-            }
-        ).encode()
-        self.send_response(207)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("X-Backend", "echo")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _echo
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-def _request(
-    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
-) -> tuple[int, dict[str, str], bytes, list[tuple[str, str]]]:
-    """(status, headers lowercased, body, raw header list) without raising on errors."""
-    parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    target = parts.path or "/"
-    target += f"?{parts.query}" if parts.query else ""
-    try:
-        connection.request(method, target, body=body, headers=headers or {})
-        response = connection.getresponse()
-        raw = response.getheaders()
-        return response.status, {k.lower(): v for k, v in raw}, response.read(), raw
-    finally:
-        connection.close()
-
-
-@pytest.fixture(scope="module")
-def backend() -> Iterator[str]:
-    """An HTTP echo server on 127.0.0.1, as the HTTP_PROXY integrations' backend."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), EchoBackend)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
 @pytest.fixture(scope="module")
 def setup(
-    module_lab: helpers.Lab, zip_functions: ZipFunctions, backend: str
+    module_lab: helpers.Lab, zip_functions: ZipFunctions, echo_backend: str
 ) -> Iterator[dict[str, Any]]:
     """Functions, an API with Lambda / HTTP routes and two stages; deleted at the end."""
-    lab = module_lab
+    lab, backend = module_lab, echo_backend
     apigw = lab.client("apigatewayv2")
     functions = {
         handler: zip_functions.create({"handlers.py": HANDLERS}, f"handlers.{handler}", Timeout=10)[
@@ -172,7 +108,7 @@ def setup(
 
 
 def _event(setup: dict[str, Any], path: str, **kwargs: Any) -> tuple[dict[str, str], dict]:
-    status, headers, body, _ = _request("GET", setup["base"] + path, **kwargs)
+    status, headers, body, _ = raw_request("GET", setup["base"] + path, **kwargs)
     assert status == 200, body
     return headers, json.loads(body)
 
@@ -209,7 +145,7 @@ def test_path_parameter_route_invokes_lambda_with_a_payload_2_event(setup):
 
 def test_named_stage_prefix_selects_the_stage_and_stays_in_raw_path(setup):
     url = setup["lab"].url_for(setup["api"], "prod")
-    status, _, body, _ = _request("GET", f"{url}/items/7")
+    status, _, body, _ = raw_request("GET", f"{url}/items/7")
     event = json.loads(body)
     assert status == 200
     assert event["requestContext"]["stage"] == "prod"
@@ -219,14 +155,14 @@ def test_named_stage_prefix_selects_the_stage_and_stays_in_raw_path(setup):
 
 def test_post_body_passes_through_and_binary_bodies_are_base64(setup):
     text = json.dumps({"name": "Ada"}).encode()
-    status, _, body, _ = _request(
+    status, _, body, _ = raw_request(
         "POST", setup["base"] + "/items", text, {"Content-Type": "application/json"}
     )
     event = json.loads(body)
     assert status == 200 and event["routeKey"] == "POST /items"
     assert event["body"] == text.decode() and event["isBase64Encoded"] is False
     blob = bytes(range(256))
-    status, _, body, _ = _request(
+    status, _, body, _ = raw_request(
         "POST", setup["base"] + "/items", blob, {"Content-Type": "application/octet-stream"}
     )
     event = json.loads(body)
@@ -241,18 +177,18 @@ def test_payload_1_0_event(setup):
 
 
 def test_function_error_malformed_result_and_inferred_json(setup):
-    status, headers, body, _ = _request("GET", setup["base"] + "/fail")
+    status, headers, body, _ = raw_request("GET", setup["base"] + "/fail")
     assert (status, json.loads(body)) == (500, {"message": "Internal Server Error"})
     assert headers["content-type"] == "application/json" and headers["apigw-requestid"]
-    status, _, body, _ = _request("GET", setup["base"] + "/malformed")
+    status, _, body, _ = raw_request("GET", setup["base"] + "/malformed")
     assert (status, json.loads(body)) == (500, {"message": "Internal Server Error"})
-    status, headers, body, _ = _request("GET", setup["base"] + "/plain")
+    status, headers, body, _ = raw_request("GET", setup["base"] + "/plain")
     assert status == 200 and headers["content-type"] == "application/json"
     assert json.loads(body) == {"hello": "world"}
 
 
-def test_http_proxy_greedy_route_forwards_method_path_query_headers_and_body(setup, backend):
-    status, headers, body, _ = _request(
+def test_http_proxy_greedy_route_forwards_method_path_query_headers_and_body(setup, echo_backend):
+    status, headers, body, _ = raw_request(
         "PUT",
         setup["base"] + "/backend/a/b%20c?x=1&x=2",
         b"payload",
@@ -264,16 +200,16 @@ def test_http_proxy_greedy_route_forwards_method_path_query_headers_and_body(set
     assert seen["query"] == "x=1&x=2" and seen["body"] == "payload"
     assert seen["headers"]["x-client"] == "yes"
     assert seen["headers"]["x-forwarded-for"] == "127.0.0.1"
-    assert seen["headers"]["host"] == urlsplit(backend).netloc  # the backend's own Host
+    assert seen["headers"]["host"] == urlsplit(echo_backend).netloc  # the backend's own Host
 
 
 def test_default_route_sends_the_full_path_to_the_backend(setup):
-    status, _, body, _ = _request("DELETE", setup["base"] + "/store/checkout?now=1")
+    status, _, body, _ = raw_request("DELETE", setup["base"] + "/store/checkout?now=1")
     seen = json.loads(body)
     assert status == 207 and seen["method"] == "DELETE"
     assert (seen["path"], seen["query"]) == ("/store/checkout", "now=1")
     prod = setup["lab"].url_for(setup["api"], "prod")
-    seen = json.loads(_request("GET", f"{prod}/store")[2])
+    seen = json.loads(raw_request("GET", f"{prod}/store")[2])
     assert seen["path"] == "/prod/store"  # a named stage's prefix is part of the full path
 
 
@@ -294,20 +230,20 @@ def test_unknown_route_and_unknown_stage_are_404_not_found(setup):
         apigw.create_stage(ApiId=api["ApiId"], StageName="dev")
         base = lab.url_for(api)
         for path in ("/items/1", "/dev/nothing", "/dev/items/1/extra"):
-            status, headers, body, _ = _request("GET", base + path)
+            status, headers, body, _ = raw_request("GET", base + path)
             assert (status, body) == (404, b'{"message":"Not Found"}'), path
             assert headers["apigw-requestid"]
-        assert _request("GET", base + "/dev/items/1")[0] == 200
-        assert _request("POST", base + "/dev/items/1")[0] == 404
+        assert raw_request("GET", base + "/dev/items/1")[0] == 200
+        assert raw_request("POST", base + "/dev/items/1")[0] == 404
         # A route created later is served at once.
         apigw.create_route(
             ApiId=api["ApiId"], RouteKey="ANY /later", Target=f"integrations/{target}"
         )
-        assert _request("PATCH", base + "/dev/later")[0] == 200
+        assert raw_request("PATCH", base + "/dev/later")[0] == 200
     finally:
         apigw.delete_api(ApiId=api["ApiId"])
     with pytest.raises(OSError):  # the listener is gone with its API
-        _request("GET", base + "/dev/items/1")
+        raw_request("GET", base + "/dev/items/1")
 
 
 def test_unreachable_backend_is_503(setup):
@@ -322,14 +258,14 @@ def test_unreachable_backend_is_503(setup):
         Target=f"http://127.0.0.1:{closed}",
     )
     try:
-        status, _, body, _ = _request("GET", lab.url_for(api) + "/anything")
+        status, _, body, _ = raw_request("GET", lab.url_for(api) + "/anything")
         assert (status, json.loads(body)) == (503, {"message": "Service Unavailable"})
     finally:
         apigw.delete_api(ApiId=api["ApiId"])
 
 
 def test_integration_timeout_is_503(setup):
-    status, headers, body, _ = _request("GET", setup["base"] + "/slow")
+    status, headers, body, _ = raw_request("GET", setup["base"] + "/slow")
     assert (status, json.loads(body)) == (503, {"message": "Service Unavailable"})
     assert headers["apigw-requestid"]
 
@@ -346,7 +282,7 @@ def test_quick_create_with_a_lambda_target(setup):
         assert [r["RouteKey"] for r in apigw.get_routes(ApiId=api["ApiId"])["Items"]] == [
             "$default"
         ]
-        status, _, body, _ = _request("GET", lab.url_for(api) + "/any/path")
+        status, _, body, _ = raw_request("GET", lab.url_for(api) + "/any/path")
         event = json.loads(body)
         assert status == 200 and event["routeKey"] == "$default"
         assert event["rawPath"] == "/any/path" and "pathParameters" not in event
@@ -374,7 +310,7 @@ def test_keep_alive_connection_serves_several_requests(setup):
 def test_requests_are_counted_in_cloudwatch(setup):
     lab, api_id = setup["lab"], setup["api"]["ApiId"]
     for _ in range(2):
-        _request("GET", setup["lab"].url_for(setup["api"], "prod") + "/fail")
+        raw_request("GET", setup["lab"].url_for(setup["api"], "prod") + "/fail")
     cloudwatch = lab.client("cloudwatch")
     now = dt.datetime.now(dt.UTC)
 

@@ -223,7 +223,7 @@ def test_error_bodies_are_compact_json():
 
 
 def test_request_metrics_by_api_and_by_api_and_stage():
-    data = metrics.request_data("a1", "prod", 502, 12.34567, 10.0)
+    data = metrics.HTTP_API.data("a1", "prod", 502, 12.34567, 10.0)
     by_api, by_stage = {"ApiId": "a1"}, {"ApiId": "a1", "Stage": "prod"}
     expected = [
         ("Count", 1, "Count"),
@@ -234,5 +234,5 @@ def test_request_metrics_by_api_and_by_api_and_stage():
     ]
     assert data == [(n, d, v, u) for d in (by_api, by_stage) for n, v, u in expected]
     # No integration ran (e.g. no route): no IntegrationLatency.
-    names = [name for name, *_ in metrics.request_data("a1", "$default", 404, 1.0, None)]
+    names = [name for name, *_ in metrics.HTTP_API.data("a1", "$default", 404, 1.0, None)]
     assert names == ["Count", "4xx", "5xx", "Latency"] * 2
