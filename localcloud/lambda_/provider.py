@@ -67,47 +67,32 @@ Where the local cloud differs from AWS:
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import heapq
-import json
-import logging
-import math
 import os
-import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..context import CloudContext
 from ..iam.propagation import role_propagated
-from ..metrics.publisher import DataPoint
 from ..protocols import ServiceError
 from ..registry import Provider, RequestContext
 from . import vpc
+from .event_queue import EventQueue
 from .event_sources import EventSourceMappings
 from .functions import FunctionSpec, function_exists, remove_extracted_code, resolve, resolved_image
 from .interfaces import VpcInterfaces, vpc_changed
+from .invocations import (
+    TAIL_BYTES,
+    Result,
+    check_json,
+    check_size,
+    client_context,
+    invoke_data,
+    result_of,
+)
 from .pool import Pools
 from .runtime_api import Invocation
-from .worker import Outcome, Worker
-
-log = logging.getLogger("localcloud.lambda")
-
-SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024  # 6291456 bytes
-EVENT_PAYLOAD_LIMIT = 1024 * 1024
-TAIL_BYTES = 4096
-_ERROR_TYPES = {"timeout": "Sandbox.Timedout", "exit": "Runtime.ExitError"}
-
-
-@dataclass
-class Result:
-    """One finished invocation: what the caller gets and what the log says."""
-
-    body: bytes
-    function_error: bool
-    log_text: str
-    kind: str
+from .worker import Worker
 
 
 class LambdaProvider(Provider):
@@ -132,22 +117,16 @@ class LambdaProvider(Provider):
         """Run the function: synchronously, as a queued event, or as a dry run."""
         invocation_type = params.get("InvocationType") or "RequestResponse"
         payload = params.get("Payload") or b""
-        limit = EVENT_PAYLOAD_LIMIT if invocation_type == "Event" else SYNC_PAYLOAD_LIMIT
-        if len(payload) > limit:
-            raise ServiceError(
-                "RequestEntityTooLargeException",
-                f"Request must be smaller than {limit} bytes for the InvokeFunction operation",
-                413,
-            )
+        check_size(payload, invocation_type)
         spec = self.function_spec(params["FunctionName"], params.get("Qualifier"), context)
         self.interfaces.check_invoke(context, spec.name)
         if invocation_type == "DryRun":
             return {"StatusCode": 204}
-        _check_json(payload)
+        check_json(payload)
         if invocation_type == "Event":
             self.events.submit(spec, params, context)
             return {"StatusCode": 202}
-        result = self.run(spec, payload or b"{}", context, _client_context(params))
+        result = self.run(spec, payload or b"{}", context, client_context(params))
         if result is None:
             raise ServiceError(
                 "TooManyRequestsException",
@@ -192,11 +171,11 @@ class LambdaProvider(Provider):
             outcome = worker.invoke(invocation)
         finally:
             self.pools.release(spec, worker)
-        result = _result(spec, invocation.request_id, outcome)
+        result = result_of(spec, invocation.request_id, outcome)
         self._write_logs(spec, worker, context, result)
         self.cloud.publisher.record_with(
             "AWS/Lambda",
-            _invoke_data,
+            invoke_data,
             (spec.name, result.function_error, outcome.duration_ms, concurrency),
         )
         return result
@@ -333,188 +312,3 @@ class LambdaProvider(Provider):
             "queued events": self.events.size(),
             **self.event_sources.status(),
         }
-
-
-def _result(spec: FunctionSpec, request_id: str, outcome: Outcome) -> Result:
-    """The caller's payload and the invocation's log text, from a worker's outcome."""
-    body = outcome.body
-    if outcome.kind in _ERROR_TYPES:
-        detail = (
-            f"Task timed out after {spec.timeout_s:.2f} seconds"
-            if outcome.kind == "timeout"
-            else outcome.exit_detail
-        )
-        body = json.dumps(
-            {
-                "errorType": _ERROR_TYPES[outcome.kind],
-                "errorMessage": f"RequestId: {request_id} Error: {detail}",
-            }
-        ).encode()
-    lines = [*outcome.before_lines, f"START RequestId: {request_id} Version: {spec.version}"]
-    lines += outcome.lines
-    if outcome.kind == "timeout":
-        stamp = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        lines.append(f"{stamp} {request_id} Task timed out after {spec.timeout_s:.2f} seconds")
-    lines.append(f"END RequestId: {request_id}")
-    lines.append(_report(spec, request_id, outcome))
-    return Result(
-        body=body,
-        function_error=outcome.kind != "ok",
-        log_text="\n".join(lines) + "\n",
-        kind=outcome.kind,
-    )
-
-
-def _report(spec: FunctionSpec, request_id: str, outcome: Outcome) -> str:
-    """The REPORT line, fields in AWS's order, ending with a tab."""
-    fields = [
-        f"REPORT RequestId: {request_id}",
-        f"Duration: {outcome.duration_ms:.2f} ms",
-        f"Billed Duration: {max(1, math.ceil(outcome.duration_ms))} ms",
-        f"Memory Size: {spec.memory_mb} MB",
-        f"Max Memory Used: {outcome.max_memory_mb} MB",
-    ]
-    if outcome.init_ms is not None:
-        fields.append(f"Init Duration: {outcome.init_ms:.2f} ms")
-    if outcome.kind == "timeout":
-        fields.append("Status: timeout")
-    elif outcome.kind in ("exit", "init_error"):
-        error_type = "Runtime.ExitError"
-        if outcome.kind == "init_error":
-            error_type = json.loads(outcome.body or b"{}").get("errorType", "Runtime.Unknown")
-        fields += ["Status: error", f"Error Type: {error_type}"]
-    return "\t".join(fields) + "\t"
-
-
-def _check_json(payload: bytes) -> None:
-    """Lambda refuses a payload that is not JSON (an empty one stands for {})."""
-    if not payload:
-        return
-    try:
-        json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ServiceError(
-            "InvalidRequestContentException",
-            f"Could not parse request body into json: Could not parse payload into json: {error}",
-            400,
-        ) from error
-
-
-def _client_context(params: dict[str, Any]) -> str | None:
-    """The decoded ClientContext (callers send it base64-encoded)."""
-    encoded = params.get("ClientContext")
-    if not encoded:
-        return None
-    try:
-        return base64.b64decode(encoded).decode()
-    except ValueError as error:
-        raise ServiceError(
-            "InvalidRequestContentException", "Client context must be valid base64 JSON", 400
-        ) from error
-
-
-@dataclass(order=True)
-class _QueuedEvent:
-    due: float
-    sequence: int
-    spec: FunctionSpec = field(compare=False)
-    payload: bytes = field(compare=False)
-    context: RequestContext = field(compare=False)
-    received: float = field(compare=False, default_factory=time.monotonic)
-    attempts: int = field(compare=False, default=0)
-    throttles: int = field(compare=False, default=0)
-
-
-class EventQueue:
-    """Asynchronous invocations: queued, run by background threads, retried as AWS does."""
-
-    def __init__(self, provider: LambdaProvider, retry_delays: list[float], threads: int = 2):
-        self.provider = provider
-        self.retry_delays = retry_delays
-        self._heap: list[_QueuedEvent] = []
-        self._sequence = 0
-        self._condition = threading.Condition()
-        self._closed = False
-        for n in range(threads):
-            threading.Thread(target=self._serve, name=f"lambda-events-{n}", daemon=True).start()
-
-    def submit(self, spec: FunctionSpec, params: dict[str, Any], context: RequestContext) -> None:
-        """Queue an Event invocation."""
-        self._push(_QueuedEvent(time.monotonic(), 0, spec, params.get("Payload") or b"{}", context))
-
-    def size(self) -> int:
-        """Events waiting to run."""
-        with self._condition:
-            return len(self._heap)
-
-    def clear(self) -> None:
-        """Drop every queued event."""
-        with self._condition:
-            self._heap.clear()
-
-    def close(self) -> None:
-        """Stop the background threads."""
-        with self._condition:
-            self._closed = True
-            self._condition.notify_all()
-
-    def _push(self, event: _QueuedEvent) -> None:
-        with self._condition:
-            self._sequence += 1
-            event.sequence = self._sequence
-            heapq.heappush(self._heap, event)
-            self._condition.notify()
-
-    def _next(self) -> _QueuedEvent | None:
-        """The next due event (waiting for it), or None when closing."""
-        with self._condition:
-            while not self._closed:
-                if self._heap and self._heap[0].due <= time.monotonic():
-                    return heapq.heappop(self._heap)
-                timeout = self._heap[0].due - time.monotonic() if self._heap else None
-                self._condition.wait(timeout)
-            return None
-
-    def _serve(self) -> None:
-        while (event := self._next()) is not None:
-            try:
-                self._run(event)
-            except Exception:  # one bad event must not stop the queue
-                log.exception("event invocation of %s failed", event.spec.name)
-
-    def _run(self, event: _QueuedEvent) -> None:
-        """Run one event; schedule its retry after an error or a throttle."""
-        age = time.monotonic() - event.received
-        if age > event.spec.max_event_age_s:
-            log.warning("dropping event for %s: older than its maximum age", event.spec.name)
-            return
-        try:  # the function may have changed or gone since the event was queued
-            spec = self.provider.function_spec(event.spec.arn, None, event.context)
-        except ServiceError:
-            log.warning("dropping event for %s: the function no longer exists", event.spec.name)
-            return
-        context = RequestContext(event.context.region, event.context.account_id)
-        result = self.provider.run(spec, event.payload, context)
-        if result is None:  # throttled: back off from 1 s up to 5 minutes
-            event.throttles += 1
-            event.due = time.monotonic() + min(300.0, 2.0 ** (event.throttles - 1))
-            self._push(event)
-        elif result.function_error and event.attempts < min(
-            spec.max_retry_attempts, len(self.retry_delays)
-        ):
-            event.due = time.monotonic() + self.retry_delays[event.attempts]
-            event.attempts += 1
-            self._push(event)
-
-
-def _invoke_data(
-    function: str, error: bool, duration_ms: float, concurrency: int
-) -> list[DataPoint]:
-    """The AWS/Lambda data of one invocation (expanded on the publisher's thread)."""
-    dimensions = {"FunctionName": function}
-    return [
-        ("Invocations", dimensions, 1, "Count"),
-        ("Errors", dimensions, int(error), "Count"),
-        ("Duration", dimensions, round(duration_ms, 2), "Milliseconds"),
-        ("ConcurrentExecutions", dimensions, concurrency, "Count"),
-    ]
