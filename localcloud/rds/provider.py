@@ -95,11 +95,11 @@ import uuid
 from typing import Any
 
 from ..context import CloudContext
-from ..engines import EngineError
 from ..protocols import ServiceError
 from ..registry import Provider, RequestContext
 from . import engine_versions
 from .capacity import CapacityMonitor
+from .cluster_servers import ClusterServers
 from .instances import PostgresInstances
 from .lifecycle import RdsLifecycles
 from .passwords import check_password, generate_password, password_change, write_secret
@@ -129,6 +129,7 @@ class RdsProvider(Provider):
         self._other_http: dict[str, bool] = {}  # HttpEndpointEnabled of clusters without a server
         self._capacity: CapacityMonitor | None = None
         self._capacity_lock = threading.Lock()
+        self._servers = ClusterServers(cloud.engines, self._lock)
         self._closed = False
         self._lifecycles = RdsLifecycles(cloud.timing)  # AWS timing profile only
         self._postgres = PostgresInstances(cloud.engines, cloud.moto, self._moto, self._lifecycles)
@@ -152,7 +153,7 @@ class RdsProvider(Provider):
                 raise KeyError(cluster)
             if self._lifecycles.cluster_creating(region, account_id, record.identifier):
                 raise KeyError(cluster)
-            self._refresh_engine(record)
+            self._servers.refresh(record)
             found = record.snapshot()
         ready = self._lifecycles.ready_instances(region, account_id, found.instance_ids)
         return dataclasses.replace(found, instance_ids=ready)
@@ -162,7 +163,7 @@ class RdsProvider(Provider):
         with self._lock:
             live = [r for r in self._clusters.values() if r.port is not None]
             for record in live:
-                self._refresh_engine(record)
+                self._servers.refresh(record)
             return [r.snapshot() for r in live]
 
     # ----- clusters ---------------------------------------------------------------------
@@ -204,14 +205,7 @@ class RdsProvider(Provider):
         try:
             if record.secret_arn:
                 write_secret(self.cloud.moto, record, fresh=True)
-            self.cloud.engines.remove(record.owner)  # data left by an earlier daemon's cluster
-            endpoint = self.cloud.engines.mysql(
-                record.owner,
-                user=username,
-                password=record.password,
-                database=record.database,
-                max_connections=record.max_connections,
-            )
+            self._servers.start(record)
         except Exception as error:
             log.exception("cluster %s: the local server did not start", identifier)
             self._abandon(record, context)
@@ -221,8 +215,6 @@ class RdsProvider(Provider):
                 500,
                 sender_fault=False,
             ) from None
-        with self._lock:
-            record.port, record.engine_pid = endpoint.port, endpoint.pid
         _ = self.capacity  # the ACU model starts with the first cluster
         self._lifecycles.cluster_created(context, identifier)
         return {"DBCluster": self._patch_cluster(cluster, context)}
@@ -253,7 +245,7 @@ class RdsProvider(Provider):
             if manage is not None:
                 record.secret_arn = (cluster.get("MasterUserSecret") or {}).get("SecretArn")
         if password is not None:
-            self._set_engine_password(record, password)
+            self._servers.set_password(record, password)
             with self._lock:
                 record.password = password
             if record.secret_arn:
@@ -277,7 +269,7 @@ class RdsProvider(Provider):
             if record is not None:
                 self._clusters.pop(record.arn, None)
         if record is not None:
-            self.cloud.engines.remove(record.owner)
+            self._servers.remove(record)
             if self._capacity is not None:
                 self._capacity.forget(record.identifier)
         return result
@@ -348,7 +340,7 @@ class RdsProvider(Provider):
             cluster = instance.get("DBClusterIdentifier") or ""
             record = self._find(context.region, context.account_id, cluster)
         if record is not None and record.port is not None:
-            self._apply_max_connections(record)
+            self._servers.apply_max_connections(record)
         self._patch_instance(instance, context)
         self._postgres.patch(instance)
         return result
@@ -392,11 +384,6 @@ class RdsProvider(Provider):
         found = (r for r in self._clusters.values() if r.named(region, account_id, cluster))
         return next(found, None)
 
-    def _refresh_engine(self, record: ClusterRecord) -> None:
-        """Port and pid from the engine manager (the server may have been restarted)."""
-        if record.port is not None and (endpoint := self.cloud.engines.get(record.owner)):
-            record.port, record.engine_pid = endpoint.port, endpoint.pid
-
     def _patch_cluster(
         self, cluster: dict[str, Any], context: RequestContext | None = None
     ) -> dict[str, Any]:
@@ -404,7 +391,7 @@ class RdsProvider(Provider):
         arn = cluster.get("DBClusterArn", "")
         with self._lock:
             if (record := self._clusters.get(arn)) is not None:
-                self._refresh_engine(record)
+                self._servers.refresh(record)
                 record.patch_cluster(cluster)
                 if context is not None:
                     self._lifecycles.patch_cluster(context, cluster)
@@ -417,7 +404,7 @@ class RdsProvider(Provider):
         with self._lock:
             cluster = instance.get("DBClusterIdentifier") or ""
             if (record := self._find(context.region, context.account_id, cluster)) is not None:
-                self._refresh_engine(record)
+                self._servers.refresh(record)
                 record.patch_instance(instance)
                 self._lifecycles.patch_instance(context, instance)
 
@@ -427,37 +414,6 @@ class RdsProvider(Provider):
         with self._lock:
             return self._find(context.region, context.account_id, cluster) is not None
 
-    def _set_engine_password(self, record: ClusterRecord, password: str) -> None:
-        """Change the master password on the server, starting it again if it was stopped."""
-        try:
-            self.cloud.engines.set_password(record.owner, record.master_username, password)
-        except EngineError:
-            endpoint = self.cloud.engines.mysql(
-                record.owner,
-                user=record.master_username,
-                password=password,
-                database=record.database,
-                max_connections=record.max_connections,
-            )
-            with self._lock:
-                record.port, record.engine_pid = endpoint.port, endpoint.pid
-
-    def _apply_max_connections(self, record: ClusterRecord) -> None:
-        """Set the cluster's max_connections from its current maximum ACU (a reboot does this)."""
-        with self._lock:
-            wanted = max_connections_for(record.scaling)
-            password = record.password
-        endpoint = self.cloud.engines.mysql(
-            record.owner,
-            user=record.master_username,
-            password=password,
-            database=record.database,
-            max_connections=wanted,
-        )
-        with self._lock:
-            record.max_connections = wanted
-            record.port, record.engine_pid = endpoint.port, endpoint.pid
-
     def _abandon(self, record: ClusterRecord, context: RequestContext) -> None:
         """Undo a CreateDBCluster whose server did not start."""
         with self._lock:
@@ -466,8 +422,7 @@ class RdsProvider(Provider):
             params = {"DBClusterIdentifier": record.identifier, "SkipFinalSnapshot": True}
             self._moto("DeleteDBCluster", params, context)
             self._drop_automated_snapshots(record.identifier, context)
-        with contextlib.suppress(EngineError, OSError):
-            self.cloud.engines.remove(record.owner)
+        self._servers.discard(record)
 
     def _drop_automated_snapshots(self, identifier: str, context: RequestContext) -> None:
         """Delete a deleted cluster's automated snapshots, as RDS does by default.
