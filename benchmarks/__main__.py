@@ -26,8 +26,10 @@ from .alb import bench_alb
 from .aurora import bench_cluster
 from .cloud import load_average, private_lab
 from .elasticache import bench_cache
+from .fargate_aurora import bench_inventory
 from .memory import bench_lambda_memory
 from .rds_proxy import bench_rds_proxy
+from .rest_api import bench_rest_crud
 from .streams import bench_stream_sync
 from .table import build
 from .timing import timings
@@ -144,6 +146,8 @@ def run() -> None:
         streams = bench_stream_sync(lab)
         proxy = bench_rds_proxy(lab)
         cache = bench_cache(lab)
+        rest_crud = bench_rest_crud(lab)
+        inventory = bench_inventory(lab)
         memory = bench_lambda_memory(lab)
     loads.append(load_average())
     results = {
@@ -155,7 +159,9 @@ def run() -> None:
         "lambda_memory": memory,
         "rds_proxy": proxy,
         "elasticache": cache,
+        "rest_api_crud": rest_crud,
         "dynamodb_streams": streams,
+        "fargate_inventory": inventory,
     }
     table = build(results)
     print(text_table(table.rows))

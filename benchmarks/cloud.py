@@ -17,6 +17,8 @@ def private_lab() -> Iterator[Any]:
 
     os.environ["LOCALCLOUD_PORT"] = "0"
     with tempfile.TemporaryDirectory() as state:
+        # As root, PostgreSQL runs as the `postgres` user, which must reach its data directory.
+        os.chmod(state, 0o755)
         os.environ["LOCALCLOUD_STATE_DIR"] = state
         lab = helpers.connect("local", run_id="bench", quiet=True)
         try:

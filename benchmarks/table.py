@@ -120,6 +120,14 @@ def build(results: dict[str, Any]) -> Rows:
     _streams(out, results["dynamodb_streams"])
     _cache(out, results["elasticache"])
     _proxy(out, results["rds_proxy"])
+    if "rest_api_crud" in results:
+        out.latency(
+            "pattern 24: GET one customer, REST API -> function -> executor -> PostgreSQL (warm)",
+            results["rest_api_crud"]["get_customer"],
+            "rest_crud_get_p50",
+        )
+    if "fargate_inventory" in results:
+        _inventory(out, results["fargate_inventory"])
     return out
 
 
@@ -207,4 +215,20 @@ def _proxy(out: Rows, proxy: dict[str, Any]) -> None:
         storm["clients"],
         value=storm["wall_s"],
         judged=check("0 errors, connections <= pool limit (issue 12)", within),
+    )
+
+
+def _inventory(out: Rows, inventory: dict[str, Any]) -> None:
+    name = "pattern 22: GET /inventory through the ALB (2 tasks, RDS Proxy, Aurora)"
+    if "error" in inventory:
+        out.add(name, f"error: {inventory['error']}", judged=check("0 errors (issue 15)", False))
+        return
+    out.add(
+        f"{name}, {inventory['clients']} keep-alive clients: {inventory['per_s']:.0f} requests/s, "
+        f"errors {inventory['errors']}",
+        f"{inventory['median_ms']:.2f} ms",
+        f"{inventory['p99_ms']:.2f} ms",
+        inventory["n"],
+        value=inventory["per_s"],
+        judged=check("0 errors (issue 15)", inventory["errors"] == 0),
     )

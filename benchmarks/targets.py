@@ -40,6 +40,7 @@ TARGETS: dict[str, Target] = {
     "stream_lag_p50": Target(250, "ms", True, "issue 13"),
     "cache_hit_p50": Target(0.3, "ms", True, "issue 14"),
     "cache_lambda_miss_over_hit": Target(5, "x", False, "issue 14"),
+    "rest_crud_get_p50": Target(8, "ms", True, "issue 16"),
 }
 
 

@@ -96,3 +96,15 @@ def test_ratios_read_from_the_local_clouds_side_and_targets_judge_the_right_way(
     assert verdict("lambda_rate_printing", 799.9)["met"] is False
     assert verdict("cache_lambda_miss_over_hit", 5.0)["target"] == ">= 5x (issue 14)"
     assert verdict(None, 1.0) == {"target": "no target", "met": None}
+
+
+def test_the_inventory_figure_fails_its_target_on_any_error() -> None:
+    from benchmarks.table import Rows, _inventory
+
+    figure = {"clients": 50, "per_s": 500.0, "median_ms": 60.0, "p99_ms": 400.0, "n": 5000}
+    rows = Rows()
+    _inventory(rows, {**figure, "errors": 0})
+    _inventory(rows, {**figure, "errors": 2})
+    _inventory(rows, {"error": "no request succeeded"})
+    assert [row["met"] for row in rows.rows] == ["yes", "NO", "NO"]
+    assert rows.rows[0]["median"] == "60.00 ms" and "500 requests/s" in rows.rows[0]["benchmark"]
