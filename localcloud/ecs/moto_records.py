@@ -17,6 +17,7 @@ from ..registry import RequestContext
 from .models import LocalService
 
 PENDING_STATES = ("PROVISIONING", "PENDING", "ACTIVATING")
+ENI_ATTACHMENT = "ElasticNetworkInterface"  # a task attachment's type for its awsvpc ENI
 
 
 class MotoRecords:
@@ -71,14 +72,40 @@ class MotoRecords:
         desired_status: str,
         stopped_reason: str | None,
     ) -> None:
-        """Keep moto's task record (what ListTasks filters on) in step with the real task."""
+        """Keep moto's task record (what ListTasks filters on) in step with the real task.
+
+        From DEPROVISIONING on the task's ENI is deleted, so whoever sees the task STOPPED
+        (the next state) finds its security groups released.
+        """
         with self.moto.backend("ecs", account_id, region) as backend:
             for tasks in backend.tasks.values():
                 task = tasks.get(arn)
                 if task is not None:
+                    if last_status in ("DEPROVISIONING", "STOPPED"):
+                        self._delete_interfaces(task.attachments, account_id, region)
                     task.last_status = last_status
                     task.desired_status = desired_status
                     task.stopped_reason = stopped_reason or ""
+
+    def _delete_interfaces(
+        self, attachments: list[dict[str, Any]], account: str, region: str
+    ) -> None:
+        """Delete the ENIs moto created for a task; their attachments then say DELETED.
+
+        AWS detaches and deletes an awsvpc task's ENI while the task is DEPROVISIONING
+        (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-lifecycle-explanation.html);
+        moto keeps it for ever, holding the task's security groups.
+        """
+        with self.moto.backend("ec2", account, region) as ec2:
+            for attachment in attachments:
+                if (
+                    attachment.get("type") != ENI_ATTACHMENT
+                    or attachment.get("status") == "DELETED"
+                ):
+                    continue
+                details = {d.get("name"): d.get("value") for d in attachment.get("details", [])}
+                ec2.enis.pop(details.get("networkInterfaceId"), None)
+                attachment["status"] = "DELETED"
 
     def write_service(
         self, service: LocalService, last_status: Callable[[str], str | None]

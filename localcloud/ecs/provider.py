@@ -20,6 +20,8 @@ Where the local cloud differs from AWS:
   image's Python environment (a python/python3 entrypoint runs the image's venv Python):
   no network isolation, no awsvpc networking (the ENI and its private IP are moto's
   inventions; a container port is reachable on localhost), CPU and memory are not enforced.
+  The ENI attachment is ATTACHED from RunTask on; at DEPROVISIONING the ENI is deleted
+  (releasing its security groups) and the attachment says DELETED, with no states between.
 - Containers reach the local cloud through AWS_ENDPOINT_URL with dummy credentials; the
   task role and execution role are not checked: IAM is not enforced in the local cloud, so
   `secrets` are read whether or not the execution role may call

@@ -1,11 +1,11 @@
 """EC2 rules moto leaves out that the local cloud's own resources need.
 
-A security group that a Lambda function's network interface still uses cannot be deleted:
-EC2 answers DependencyViolation "resource sg-... has a dependent object"
+A security group that a network interface still uses cannot be deleted: EC2 answers
+DependencyViolation "resource sg-... has a dependent object"
 (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html). moto deletes
-it. The local cloud creates such interfaces only under the AWS timing profile
-(`localcloud/lambda_/interfaces.py`), so only interfaces described as Lambda's are checked:
-moto's own ECS interfaces are never released and would hold their groups for ever.
+it. The interfaces that hold groups here are a VPC Lambda function's (created under the AWS
+timing profile, `localcloud/lambda_/interfaces.py`) and an awsvpc ECS task's, which the ECS
+provider deletes when the task stops (`localcloud/ecs/moto_records.py`), as AWS does.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ LAMBDA_ENI_PREFIX = "AWS Lambda VPC ENI-"  # AWS's description of a Lambda funct
 
 
 def install() -> None:
-    """Make DeleteSecurityGroup refuse a group a Lambda interface uses (idempotent)."""
+    """Make DeleteSecurityGroup refuse a group a network interface uses (idempotent)."""
     from moto.ec2.exceptions import DependencyViolationError
     from moto.ec2.models.security_groups import SecurityGroupBackend
 
     original = SecurityGroupBackend.delete_security_group
-    if getattr(original, "checks_lambda_interfaces", False):
+    if getattr(original, "checks_interfaces", False):
         return
 
     def delete_security_group(
@@ -30,11 +30,9 @@ def install() -> None:
         group = self.get_security_group_by_name_or_id(group_id or name or "")
         if group is not None:
             for eni in list(getattr(self, "enis", {}).values()):
-                used = {g.id for g in eni.group_set}
-                held = (getattr(eni, "description", "") or "").startswith(LAMBDA_ENI_PREFIX)
-                if held and group.id in used:
+                if group.id in {g.id for g in eni.group_set}:
                     raise DependencyViolationError(f"resource {group.id} has a dependent object")
         return original(self, name=name, group_id=group_id)
 
-    delete_security_group.checks_lambda_interfaces = True  # type: ignore[attr-defined]
+    delete_security_group.checks_interfaces = True  # type: ignore[attr-defined]
     SecurityGroupBackend.delete_security_group = delete_security_group  # type: ignore[method-assign]

@@ -21,6 +21,10 @@ def _backend(service: str, account: str, region: str) -> Any:
         from moto.ecs.models import ecs_backends
 
         return ecs_backends[account][region]
+    if service == "ec2":
+        from moto.ec2.models import ec2_backends
+
+        return ec2_backends[account][region]
     if service == "ecr":
         from moto.ecr.models import ecr_backends
 

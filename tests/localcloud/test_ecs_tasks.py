@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import textwrap
 import time
@@ -389,3 +390,57 @@ def test_a_task_run_on_its_own_keeps_running_when_unhealthy(ecs_env):
     finally:
         ecs.stop_task(cluster=cluster, task=arn)
         ecs.deregister_task_definition(taskDefinition=definition)
+
+
+def test_a_stopped_task_releases_its_network_interface_and_security_group(ecs_env, default_network):
+    ecs, cluster, ec2 = ecs_env["ecs"], ecs_env["cluster"], ecs_env["lab"].client("ec2")
+    group = ec2.create_security_group(
+        GroupName=resource_name("pytest", "17", f"task-sg-{uuid.uuid4().hex[:6]}"),
+        Description="pytest task group",
+        VpcId=default_network.vpc_id,
+    )["GroupId"]
+    network = copy.deepcopy(ecs_env["network"])
+    network["awsvpcConfiguration"]["securityGroups"] = [group]
+    arn = ecs.run_task(
+        cluster=cluster,
+        taskDefinition=ecs_env["good"],
+        launchType="FARGATE",
+        networkConfiguration=network,
+        overrides={
+            "containerOverrides": [
+                {"name": "app", "environment": [{"name": "MODE", "value": "sleep_term"}]}
+            ]
+        },
+    )["tasks"][0]["taskArn"]
+
+    def in_group() -> list[str]:
+        found = ec2.describe_network_interfaces(Filters=[{"Name": "group-id", "Values": [group]}])
+        return [i["NetworkInterfaceId"] for i in found["NetworkInterfaces"]]
+
+    try:
+        _wait_running(ecs_env, arn)
+        attachment = ecs.describe_tasks(cluster=cluster, tasks=[arn])["tasks"][0]["attachments"][0]
+        details = {d["name"]: d["value"] for d in attachment["details"]}
+        assert attachment["status"] == "ATTACHED"
+        assert in_group() == [details["networkInterfaceId"]]
+        with pytest.raises(ClientError) as refused:
+            ec2.delete_security_group(GroupId=group)
+        error = refused.value.response["Error"]
+        assert (error["Code"], error["Message"]) == (
+            "DependencyViolation",
+            f"resource {group} has a dependent object",
+        )
+        ecs.stop_task(cluster=cluster, task=arn)
+        task, _ = wait_stopped(ecs_env, arn)
+        assert task["attachments"][0]["status"] == "DELETED"
+        assert in_group() == []
+        with pytest.raises(ClientError) as gone:
+            ec2.describe_network_interfaces(NetworkInterfaceIds=[details["networkInterfaceId"]])
+        assert gone.value.response["Error"]["Code"] == "InvalidNetworkInterfaceID.NotFound"
+        ec2.delete_security_group(GroupId=group)
+        group = ""
+    finally:
+        if group:
+            ecs.stop_task(cluster=cluster, task=arn)
+            wait_stopped(ecs_env, arn)
+            ec2.delete_security_group(GroupId=group)
