@@ -9,7 +9,8 @@ local cloud's CA, and multiplexes client sessions over a pool of connections to 
 registered Aurora cluster's MariaDB server, borrowing a connection per transaction
 (https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/rds-proxy.howitworks.html).
 Metrics go to AWS/RDS with AWS's names, units and dimension sets; logs to the log group
-/aws/rds/proxy/<name>.
+/aws/rds/proxy/<name>. Target health checks and the pool sized from them are in
+`targets.py`.
 
 Where the local cloud differs from AWS:
 - Endpoint is the proxy's own loopback address (127.0.2.1, 127.0.2.2, ... on port 3306), not
@@ -56,7 +57,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import ssl
 import threading
 import time
@@ -68,10 +68,9 @@ from ..protocols import ServiceError
 from ..rds import RdsProvider
 from ..registry import Provider, RequestContext
 from ..timing import Lifecycle
-from .health import log_in, read_auth_entries, read_credentials, role_exists
+from .health import read_auth_entries, read_credentials
 from .listener import ProxyListener, bind_endpoint
 from .metrics import ProxyMetrics
-from .pool import Pool, PoolLimits
 from .records import (
     Health,
     ProxyRecord,
@@ -84,10 +83,9 @@ from .records import (
     not_found,
 )
 from .runtime import ProxyRuntime, ProxySettings
+from .targets import TargetMonitor, pool_limits
 
 log = logging.getLogger("localcloud.rds_proxy")
-
-HEALTH_SECONDS = 5.0
 
 
 class RdsProxyProvider(Provider):
@@ -99,8 +97,7 @@ class RdsProxyProvider(Provider):
         super().__init__(cloud)
         self._lock = threading.RLock()
         self._proxies: dict[tuple[str, str, str], ProxyRecord] = {}  # (account, region, name)
-        self._stop = threading.Event()
-        self._health_thread: threading.Thread | None = None
+        self._targets = TargetMonitor(cloud, self._lock, self._registered)
         self._lifecycle = Lifecycle(cloud.timing, "rds proxy")  # AWS timing profile only
         self._registering = Lifecycle(cloud.timing, "rds proxy target")
 
@@ -151,7 +148,7 @@ class RdsProxyProvider(Provider):
                 raise ServiceError(
                     "InternalFailure", f"The proxy's listener did not start: {error}", 500, False
                 ) from None
-        self._ensure_health_thread()
+        self._targets.start()
         return {"DBProxy": record.patch(proxy)}
 
     def DescribeDBProxies(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
@@ -198,7 +195,7 @@ class RdsProxyProvider(Provider):
                 record.idle_client_timeout = int(params["IdleClientTimeout"])
             record.updated = time.time()
             self._apply_settings(record)
-        self._check_health(record)
+        self._targets.check(record)
         proxy = self._moto_call("DescribeDBProxies", {"DBProxyName": record.name}, context)
         return {"DBProxy": record.patch(proxy["DBProxies"][0])}
 
@@ -251,7 +248,7 @@ class RdsProxyProvider(Provider):
             record.health = Health()
             if record.runtime is not None:
                 record.runtime.metrics.target = (record.instances or [record.cluster])[0]
-        threading.Thread(target=self._check_health, args=(record,), daemon=True).start()
+        threading.Thread(target=self._targets.check, args=(record,), daemon=True).start()
         return {"DBProxyTargets": record.targets(database.host, database.port)}
 
     def DescribeDBProxyTargets(
@@ -326,7 +323,7 @@ class RdsProxyProvider(Provider):
             self._stop_proxy(record)
 
     def shutdown(self) -> None:
-        self._stop.set()
+        self._targets.stop()
         self.reset()
 
     def status(self) -> dict[str, Any]:
@@ -401,16 +398,7 @@ class RdsProxyProvider(Provider):
             debug_logging=record.debug_logging,
         )
         if runtime.pool is not None and record.max_connections:
-            runtime.pool.set_limits(self._limits(record))
-
-    def _limits(self, record: ProxyRecord) -> PoolLimits:
-        config, most = record.pool_config, record.max_connections or 1
-        return PoolLimits(
-            max_connections=max(1, math.floor(most * config["MaxConnectionsPercent"] / 100)),
-            max_idle=math.floor(most * config["MaxIdleConnectionsPercent"] / 100),
-            borrow_timeout=float(config["ConnectionBorrowTimeout"]),
-            init_query=config.get("InitQuery"),
-        )
+            runtime.pool.set_limits(pool_limits(record))
 
     def _iam_required(self, record: ProxyRecord, user: str) -> bool:
         """IAMAuth of the first secret that holds `user`; any REQUIRED entry if none does."""
@@ -425,83 +413,6 @@ class RdsProxyProvider(Provider):
             if username == user:
                 return password
         return None
-
-    def _check_health(self, record: ProxyRecord, periodic: bool = False) -> None:
-        """Log in to the cluster with the secrets; AVAILABLE, or UNAVAILABLE with a reason.
-
-        A periodic check skips the login while the pool holds working connections, so the
-        proxy never has more database connections than its pool's limit.
-        """
-        if record.cluster is None or record.runtime is None:
-            return
-        pool = record.runtime.pool
-        if periodic and pool is not None and pool.counts()["open"] > 0:
-            return
-        rds = self.cloud.providers.get(RdsProvider)
-        try:
-            database = rds.cluster_database(record.region, record.account_id, record.cluster)
-        except KeyError:
-            self._set_health(record, Health("UNAVAILABLE", "UNREACHABLE", "DB cluster not found"))
-            return
-        moto = self.cloud.moto
-        credentials = read_credentials(moto, record) if role_exists(moto, record) else []
-        most, health = log_in(database.host, database.port, credentials)
-        if most is not None:
-            with self._lock:
-                record.max_connections = most
-                self._ensure_pool(record, database.host, database.port)
-        self._set_health(record, health)
-
-    def _ensure_pool(self, record: ProxyRecord, host: str, port: int) -> None:
-        """The proxy's pool for the cluster's server, new if the server moved (under the lock)."""
-        runtime = record.runtime
-        if runtime is None or record.cluster is None:
-            return
-        if runtime.pool is not None and (runtime.pool.host, runtime.pool.port) == (host, port):
-            runtime.pool.set_limits(self._limits(record))
-            return
-        old = runtime.pool
-        runtime.pool = Pool(host, port, self._limits(record), self._count_open(record))
-        if old is not None:
-            old.close()
-
-    def _count_open(self, record: ProxyRecord) -> Any:
-        def counted(ok: bool) -> None:
-            if record.runtime is not None:
-                name = (
-                    "DatabaseConnectionsSetupSucceeded" if ok else "DatabaseConnectionsSetupFailed"
-                )
-                record.runtime.metrics.count(name)
-
-        return counted
-
-    def _set_health(self, record: ProxyRecord, health: Health) -> None:
-        with self._lock:
-            changed = record.health.state != health.state
-            record.health = health
-        if changed and record.runtime is not None:
-            text = health.state + (
-                f" ({health.reason}: {health.description})" if health.reason else ""
-            )
-            record.runtime.log(f"The target {record.cluster} is {text}.")
-
-    def _ensure_health_thread(self) -> None:
-        with self._lock:
-            if self._health_thread is None or not self._health_thread.is_alive():
-                self._health_thread = threading.Thread(
-                    target=self._health_loop, name="rds-proxy-health", daemon=True
-                )
-                self._health_thread.start()
-
-    def _health_loop(self) -> None:
-        while not self._stop.wait(HEALTH_SECONDS):
-            with self._lock:
-                records = [r for r in self._proxies.values() if r.cluster is not None]
-            for record in records:
-                try:
-                    self._check_health(record, periodic=True)
-                except Exception:
-                    log.exception("proxy %s: health check failed", record.name)
 
     def _stop_proxy(self, record: ProxyRecord) -> None:
         with self._lock:
@@ -527,6 +438,11 @@ class RdsProxyProvider(Provider):
     @staticmethod
     def _key(context: RequestContext, name: str) -> tuple[str, str, str]:
         return (context.account_id, context.region, name.lower())
+
+    def _registered(self) -> list[ProxyRecord]:
+        """The proxies with a registered target."""
+        with self._lock:
+            return [r for r in self._proxies.values() if r.cluster is not None]
 
     def _find(self, context: RequestContext, name: str) -> ProxyRecord | None:
         with self._lock:
