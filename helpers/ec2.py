@@ -108,6 +108,17 @@ def wait_for_interfaces(lab: Lab, group_id: str) -> None:
     )
 
 
+def released_group_kind(kind: str, name: str, after: tuple[str, ...]) -> cleanup.ResourceKind:
+    """The teardown kind of the course's security groups named `-<name>`: each is deleted
+    once no network interface holds it (`delete_released_security_group`)."""
+    return cleanup.ResourceKind(
+        kind,
+        lambda lab: cleanup.security_groups_named(lab, kind, name),
+        lambda lab, resource: delete_released_security_group(lab, resource.identifier),
+        after=after,
+    )
+
+
 def delete_released_security_group(lab: Lab, group_id: str) -> None:
     """Remove rules that name the group, wait for its network interfaces, then delete it."""
     revoke_references(lab, group_id)

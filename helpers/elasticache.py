@@ -194,18 +194,10 @@ def _delete(lab: Lab, resource: cleanup.Resource) -> None:
     )
 
 
-def _find_groups(lab: Lab) -> Iterable[cleanup.Resource]:
-    return cleanup.security_groups_named(lab, GROUP_KIND, GROUP_NAME)
-
-
-def _delete_group(lab: Lab, resource: cleanup.Resource) -> None:
-    ec2.delete_released_security_group(lab, resource.identifier)
-
-
 RESOURCE_KINDS = [
     # The functions that use the cache go first; its security group goes after the cache.
     cleanup.ResourceKind(KIND, _find, _delete, after=("lambda function",)),
-    cleanup.ResourceKind(GROUP_KIND, _find_groups, _delete_group, after=("lambda function", KIND)),
+    ec2.released_group_kind(GROUP_KIND, GROUP_NAME, after=("lambda function", KIND)),
 ]
 
 # AWS list prices (us-east-1) of this service, for `helpers.costs.estimate`:

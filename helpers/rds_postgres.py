@@ -288,25 +288,11 @@ def _delete(lab: Lab, resource: cleanup.Resource) -> None:
     )
 
 
-def _find_client_groups(lab: Lab) -> Iterable[cleanup.Resource]:
-    return cleanup.security_groups_named(lab, CLIENT_GROUP_KIND, CLIENT_GROUP_NAME)
-
-
-def _find_groups(lab: Lab) -> Iterable[cleanup.Resource]:
-    return cleanup.security_groups_named(lab, GROUP_KIND, GROUP_NAME)
-
-
-def _delete_group(lab: Lab, resource: cleanup.Resource) -> None:
-    ec2.delete_released_security_group(lab, resource.identifier)
-
-
 RESOURCE_KINDS = [
     # The functions that query the database go first.
     cleanup.ResourceKind(KIND, _find, _delete, after=("lambda function",)),
-    cleanup.ResourceKind(
-        CLIENT_GROUP_KIND, _find_client_groups, _delete_group, after=("lambda function", KIND)
-    ),
-    cleanup.ResourceKind(GROUP_KIND, _find_groups, _delete_group, after=("lambda function", KIND)),
+    ec2.released_group_kind(CLIENT_GROUP_KIND, CLIENT_GROUP_NAME, after=("lambda function", KIND)),
+    ec2.released_group_kind(GROUP_KIND, GROUP_NAME, after=("lambda function", KIND)),
 ]
 
 # AWS list prices (us-east-1) of this service, for `helpers.costs.estimate`:

@@ -245,7 +245,7 @@ def test_a_group_is_deleted_after_rules_naming_it_and_its_interfaces_are_gone(of
     client.add_response("describe_network_interfaces", {"NetworkInterfaces": []}, filters)
     client.add_response("delete_security_group", {}, {"GroupId": "sg-proxy"})
     resource = cleanup.Resource(rds_proxy.PROXY_GROUP_KIND, "sg-proxy", "20", "unit")
-    rds_proxy._delete_group(offline_lab, resource)
+    cleanup.declared_kinds()[rds_proxy.PROXY_GROUP_KIND].delete(offline_lab, resource)
     client.assert_no_pending_responses()
 
 
