@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from helpers import aurora, naming, pacing
+from helpers import aurora, naming, pacing, rds_postgres
 from helpers import cleanup as helpers_cleanup
 from helpers.aurora import teardown as aurora_teardown
 from helpers.rds_data import DataApi, format_timestamp, from_field, to_parameters
@@ -479,6 +479,7 @@ def test_other_delete_errors_are_not_swallowed(monkeypatch):
 def test_teardown_kinds_delete_instances_before_clusters_before_subnet_groups():
     after = {kind.name: kind.after for kind in aurora_teardown.RESOURCE_KINDS}
     assert after[aurora.CLUSTER_KIND] == (aurora.INSTANCE_KIND,)
-    assert after[aurora.SUBNET_GROUP_KIND] == (aurora.CLUSTER_KIND,)
+    # DB subnet groups serve Aurora clusters and pattern 24's PostgreSQL instance alike.
+    assert after[aurora.SUBNET_GROUP_KIND] == (aurora.CLUSTER_KIND, rds_postgres.KIND)
     assert "lambda function" in after[aurora.INSTANCE_KIND]
     assert set(aurora.CLUSTER_KINDS) <= set(helpers_cleanup.declared_kinds())
