@@ -21,6 +21,7 @@ released the functions' network interfaces.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import urllib.request
 from collections.abc import Iterable
@@ -211,10 +212,13 @@ def build_context_with_ca(lab: Lab, source: Path | str) -> Path:
     `rds-ca-bundle.pem` into the image next to the code.
     """
     source = Path(source).resolve()
-    target = CONTEXTS_DIR / f"{source.parent.name}-{source.name}"
+    bundle = ca_bundle(lab)
+    # One copy per bundle: two local clouds (each with its own CA) never share a context.
+    digest = hashlib.sha256(bundle).hexdigest()[:8]
+    target = CONTEXTS_DIR / f"{source.parent.name}-{source.name}-{digest}"
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    (target / CA_BUNDLE_NAME).write_bytes(ca_bundle(lab))
+    (target / CA_BUNDLE_NAME).write_bytes(bundle)
     return target
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pwd
@@ -112,4 +113,7 @@ def socket_path(inst: EngineInstance, name: str) -> Path:
     short.mkdir(mode=0o700, exist_ok=True)
     if short.stat().st_uid != os.geteuid():
         raise EngineError(f"{short} belongs to another user: delete it, or use a shorter path")
-    return short / f"{inst.dir.name[-8:]}-{name}"
+    # Named after the whole data path: two local clouds (two state directories) may each run
+    # a server for an owner of the same name, and must not share its socket.
+    digest = hashlib.sha256(str(inst.data_dir.resolve()).encode()).hexdigest()[:16]
+    return short / f"{digest}-{name}"

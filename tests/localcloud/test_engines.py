@@ -17,6 +17,7 @@ import localcloud.engines as engines
 from localcloud.engines import (
     EngineError,
     EngineManager,
+    common,
     install,
     kill_leftovers,
     processes,
@@ -273,3 +274,17 @@ def test_errors_say_what_is_wrong(manager, monkeypatch):
     monkeypatch.setattr(install, "binaries", lambda: {**found, "redis": Path("/bin/false")})
     with pytest.raises(EngineError, match=r"exited with code 1\. End of .*server\.log"):
         manager.redis("broken")
+
+
+def test_two_local_clouds_never_share_a_servers_socket(tmp_path):
+    # Deep state directories push the socket to /tmp; an owner of the same name in two of
+    # them (two daemons running the same notebook) must still get a socket each.
+    deep = [tmp_path / name / ("d" * 60) / "engines" / "abcdef0123456789" for name in "ab"]
+    paths = [
+        common.socket_path(common.EngineInstance("mysql", "rds:cluster/x", d), "mysqld.sock")
+        for d in deep
+    ]
+    assert paths[0] != paths[1]
+    assert all(len(str(path)) <= common.MAX_SOCKET_PATH for path in paths)
+    short = common.EngineInstance("mysql", "o", tmp_path / "e")
+    assert common.socket_path(short, "mysqld.sock") == tmp_path / "e" / "data" / "mysqld.sock"
