@@ -46,7 +46,7 @@ course: setup
 # the end whatever happens, so `make test` neither uses nor disturbs a student's daemon.
 # The browser test (tests/browser) opens every notebook in JupyterLab in headless Chromium as
 # committed, and runs a set of them with Run All, checking the rendered page; it runs last, on
-# its own JupyterLab and local cloud. The set (BROWSER_RUN_ALL) keeps CI under 20 minutes:
+# its own JupyterLab and local cloud. The set (BROWSER_RUN_ALL) keeps the browser test short:
 # 00, 16, 17, 18 and 99 take about 2 minutes and show every kind of output the course has
 # (course map, cost and metrics tables, charts, progress widgets, teardown); 19, 20 and 21
 # take 1.5, 4 and 1.5 minutes more, and papermill and nbval above already run their cells.
