@@ -10,36 +10,22 @@ it. Only if no such address can be bound does the cache fall back to 127.0.0.1 a
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import socket
 import threading
+
+from ..loopback import own_address
 
 log = logging.getLogger("localcloud.elasticache")
 
 PORT = 6379
 READER_PORT = 6380
-_ADDRESSES = [f"127.0.{third}.{fourth}" for third in range(3, 8) for fourth in range(1, 255)]
 _CHUNK = 65536
 
 
 def choose_address(taken: set[str]) -> str | None:
     """A loopback address where 6379 and 6380 are both free, or None (then use 127.0.0.1)."""
-    for address in _ADDRESSES:
-        if address in taken:
-            continue
-        try:
-            for port in (PORT, READER_PORT):
-                with socket.socket() as probe:
-                    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Redis does
-                    probe.bind((address, port))
-        except OSError as error:
-            if error.errno == errno.EADDRINUSE:
-                continue  # another local cloud on this machine uses it
-            log.warning("cannot bind %s (%s); caches use 127.0.0.1 instead", address, error)
-            return None
-        return address
-    return None
+    return own_address(range(3, 8), (PORT, READER_PORT), taken, "caches")
 
 
 class ReaderRelay:

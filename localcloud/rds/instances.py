@@ -26,9 +26,7 @@ AWS semantics kept:
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +34,7 @@ from typing import Any
 
 from ..config import HOST
 from ..engines import START_TIMEOUT, EngineEndpoint, EngineError, EngineManager
+from ..loopback import own_address
 from ..motogateway import MotoGateway
 from ..registry import RequestContext
 from . import engine_versions
@@ -55,30 +54,11 @@ from .state import combination
 
 log = logging.getLogger("localcloud.rds")
 
-# Each instance's own address: 127.0.8.1 and upward (the proxy and the cache start at .2 and .3).
-_ADDRESSES = [f"127.0.{third}.{fourth}" for third in range(8, 13) for fourth in range(1, 255)]
-
+# Each instance's own address: 127.0.8.1 and upward (proxies and caches use .2 to .7).
+_ADDRESS_BLOCKS = range(8, 13)
 _ADDRESS_ATTEMPTS = 3
 
 MotoCall = Callable[[str, dict[str, Any], RequestContext], Any]
-
-
-def choose_address(taken: set[str]) -> str | None:
-    """A loopback address where 5432 is free, or None (then 127.0.0.1 with a free port)."""
-    for address in _ADDRESSES:
-        if address in taken:
-            continue
-        try:
-            with socket.socket() as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as PostgreSQL does
-                probe.bind((address, PORT))
-        except OSError as error:
-            if error.errno == errno.EADDRINUSE:
-                continue  # another local cloud on this machine uses it
-            log.warning("cannot bind %s (%s); instances use 127.0.0.1 instead", address, error)
-            return None
-        return address
-    return None
 
 
 @dataclass
@@ -234,7 +214,7 @@ class PostgresInstances:
             for attempt in range(_ADDRESS_ATTEMPTS):
                 with self._lock:
                     taken = {r.address for r in self._records.values() if r.address} | tried
-                    record.address = choose_address(taken)
+                    record.address = own_address(_ADDRESS_BLOCKS, [PORT], taken, "instances")
                 try:
                     endpoint = self._start_server(record)
                     break

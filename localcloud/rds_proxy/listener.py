@@ -9,7 +9,6 @@ no such address can be bound does the proxy fall back to a free port on 127.0.0.
 from __future__ import annotations
 
 import contextlib
-import errno
 import itertools
 import logging
 import socket
@@ -17,6 +16,7 @@ import struct
 import threading
 from collections.abc import Callable
 
+from ..loopback import own_address
 from .runtime import ProxyRuntime
 from .session import ClientSession
 
@@ -24,23 +24,23 @@ log = logging.getLogger("localcloud.rds_proxy")
 
 PORT = 3306
 GAUGE_SECONDS = 1.0
-_ADDRESSES = [f"127.0.{third}.{fourth}" for third in range(2, 8) for fourth in range(1, 255)]
 
 
 def bind_endpoint(taken: set[str]) -> socket.socket:
     """A listening socket on a free 127.0.x.y:3306, else on 127.0.0.1 with any free port."""
-    for address in _ADDRESSES:
-        if address in taken:
-            continue
+    tried = set(taken)
+    for _ in range(3):  # another process may take the address between the check and the bind
+        address = own_address(range(2, 8), (PORT,), tried, "proxies")
+        if address is None:
+            break
+        tried.add(address)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((address, PORT))
-        except OSError as error:
+        except OSError:
             sock.close()
-            if error.errno == errno.EADDRINUSE:
-                continue
-            log.warning("cannot bind %s:%s (%s); using a free port instead", address, PORT, error)
-            break
+            continue
         sock.listen(1024)
         return sock
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
