@@ -63,6 +63,9 @@ class Pacing:
     rds_proxy_targets_available: Wait  # registered targets turn AVAILABLE
     rds_proxy_deleted: Wait
     lambda_interfaces_released: Wait  # a detached or deleted VPC function's interfaces go
+    # Parallel calls holding their execution environments while the others arrive: the
+    # first hold (estimate), doubled until every call has an environment of its own.
+    lambda_environments_started: Wait
     rds_proxy_metrics: Wait  # AWS/RDS proxy metrics appear in CloudWatch
     # ElastiCache Serverless
     cache_available: Wait  # a new serverless cache leaves `creating`
@@ -108,6 +111,7 @@ LOCAL = Pacing(
     rds_proxy_targets_available=Wait(estimate=3, interval=0.5, timeout=120),
     rds_proxy_deleted=Wait(estimate=2, interval=0.5, timeout=120),
     lambda_interfaces_released=Wait(estimate=1, interval=0.5, timeout=120),
+    lambda_environments_started=Wait(estimate=2, interval=2, timeout=120),
     rds_proxy_metrics=Wait(estimate=3, interval=1.0, timeout=60),
     cache_available=Wait(estimate=2, interval=0.5, timeout=120),
     cache_deleted=Wait(estimate=1, interval=0.5, timeout=120),
@@ -146,6 +150,9 @@ AWS = Pacing(
     # Lambda releases a VPC function's network interfaces 20 to 40 minutes after a detach
     # or delete (sometimes longer): until then they hold its security groups and subnets.
     lambda_interfaces_released=Wait(estimate=1800, interval=30, timeout=3600),
+    # Lambda adds up to 1,000 environments per function every 10 s; a VPC image function's
+    # cold start takes seconds.
+    lambda_environments_started=Wait(estimate=10, interval=10, timeout=300),
     rds_proxy_metrics=Wait(estimate=180, interval=20.0, timeout=900),
     # "under a minute" per AWS's launch post; guides report 2 to 4 minutes, deletion several.
     cache_available=Wait(estimate=120, interval=10.0, timeout=1200),

@@ -315,23 +315,44 @@ def connect_statement(lab: Lab, proxy: ProxyInfo, db_user: str) -> dict[str, Any
 
 
 def storm(
-    lab: Lab, function_name: str, payload: dict[str, Any], *, invocations: int, spin_up_s: float
+    lab: Lab, function_name: str, payload: dict[str, Any], *, invocations: int
 ) -> pd.DataFrame:
     """`invocations` calls of the function that reach the database at the same moment.
 
-    First as many `{"action": "ping", "until": t}` calls, each waiting until t: that makes
-    Lambda start one execution environment per call (a cold start each, spread over
-    `spin_up_s` seconds). Then, on those warm environments, the real calls, each told to
-    start at the same instant (`start_at`). One row per call: ok, error, client time.
+    First `start_environments`, so each call has a warm execution environment of its own;
+    then the real calls, each told to start at the same instant (`start_at`). One row per
+    call: ok, error, client time; `frame.attrs["environments"]` counts the environments.
     """
-    until = time.time() + spin_up_s
-    pings = _invoke_all(lab, function_name, [{"action": "ping", "until": until}] * invocations)
-    late = sum(1 for row in pings if not row["ok"] or row["result"].get("late"))
+    environments = start_environments(lab, function_name, invocations)
     start_at = time.time() + 2.0  # every call is at its handler before then
     calls = _invoke_all(lab, function_name, [{**payload, "start_at": start_at}] * invocations)
     frame = pd.DataFrame(calls)
-    frame.attrs["late_warm_ups"] = late  # calls that were not warm when the storm began
+    frame.attrs["environments"] = environments
     return frame
+
+
+def start_environments(lab: Lab, function_name: str, count: int) -> int:
+    """Have Lambda run `count` execution environments of the function; how many it runs.
+
+    `count` parallel calls of `{"action": "ping", "until": t}`: a call that finds no idle
+    environment gets a new one (a cold start), and each keeps its environment busy until t,
+    so no environment is reused while the others arrive. The handler answers with its
+    environment's log stream, one per environment. If fewer answered than `count` (calls
+    that arrived after t reused an environment), the round is repeated with twice the time:
+    the environments started so far stay warm, so it waits for the missing ones only.
+    """
+    pace = lab.pace.lambda_environments_started
+    hold, give_up = pace.estimate, time.monotonic() + (pace.timeout or 300)
+    while True:
+        until = time.time() + hold
+        pings = _invoke_all(lab, function_name, [{"action": "ping", "until": until}] * count)
+        failed = [row["error"] for row in pings if not row["ok"]]
+        if failed:
+            raise RuntimeError(f"{function_name} failed to start environments: {failed[0]}")
+        environments = len({row["result"].get("environment") for row in pings})
+        if environments >= count or time.monotonic() + 2 * hold > give_up:
+            return environments
+        hold *= 2
 
 
 def _invoke_all(lab: Lab, function_name: str, events: list[dict[str, Any]]) -> list[dict]:

@@ -8,7 +8,7 @@ with a commit, so the proxy can hand the database connection to another client a
 Actions: "queries" (the seed's ten queries), "hold" (one query, then other work while the
 connection stays open, as a real function does), "pin" (the same, after setting a user
 variable, which pins the session to one database connection), "ping" (no database: wait
-until a given time, so that many execution environments start together).
+until a given time and name the execution environment, so that many start together).
 """
 
 import os
@@ -64,10 +64,9 @@ def direct(password):
 def handler(event, context):
     """Run one action; a database error is returned with its MySQL error code, not raised."""
     action = event.get("action", "queries")
-    if action == "ping":
-        late = time.time() > event["until"]
+    if action == "ping":  # keep this environment busy until `until`; say which one it is
         time.sleep(max(0.0, event["until"] - time.time()))
-        return {"late": late}
+        return {"environment": context.log_stream_name}
     time.sleep(max(0.0, event.get("start_at", 0) - time.time()))  # start with the others
     try:
         if action == "queries":
