@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .forkserver import ForkServers
 from .functions import FunctionSpec
 from .worker import Worker
 
@@ -54,6 +55,7 @@ class Pools:
         self._pools: dict[str, _Pool] = {}
         self._lock = threading.Lock()
         self._closed = threading.Event()
+        self.fork_servers = ForkServers()  # one zygote per image runtime: cheap cold starts
         threading.Thread(target=self._reap_forever, name="lambda-reaper", daemon=True).start()
 
     def acquire(self, spec: FunctionSpec, region: str) -> tuple[Worker, bool, int] | None:
@@ -95,7 +97,7 @@ class Pools:
         if worker is not None:
             return worker, False, concurrency
         try:
-            worker = Worker(spec, self.endpoint_url, region)
+            worker = Worker(spec, self.endpoint_url, region, self.fork_servers)
         finally:
             with self._lock:
                 pool.starting -= 1
@@ -128,6 +130,7 @@ class Pools:
             self._pools.clear()
         for worker in workers:
             worker.stop()
+        self.fork_servers.stop_all()
 
     def close(self) -> None:
         """Stop the reaper and every worker."""
@@ -141,6 +144,7 @@ class Pools:
                 "functions": len(self._pools),
                 "idle workers": sum(len(p.idle) for p in self._pools.values()),
                 "busy workers": sum(len(p.busy) for p in self._pools.values()),
+                "fork servers": len(self.fork_servers.pids()),
             }
 
     def workers(self, arn: str) -> list[Worker]:
@@ -168,6 +172,7 @@ class Pools:
                         del self._pools[arn]  # nothing runs for it: status stops counting it
             for worker in expired:
                 worker.stop()
+            self.fork_servers.stop_idle(self.idle_seconds)
 
     def _retire_deleted(self) -> list[Worker]:
         """Forget the pools of functions that no longer exist; their idle workers to stop."""

@@ -1,8 +1,10 @@
 """A warm worker: one `python -m awslambdaric <handler>` process and its Runtime API.
 
 The process is started once (a cold start) and serves invocations one at a time until it
-is reaped, retired after an update, or dies. Its stdout and stderr go to a pipe that is
-drained around each invocation, so what the handler prints lands in that invocation's log.
+is reaped, retired after an update, or dies. It is forked from its image runtime's fork
+server when there is one (`forkserver.py`), else started as a new interpreter. Its stdout
+and stderr go to a pipe that is drained around each invocation, so what the handler prints
+lands in that invocation's log.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 
 from .. import orphans
 from ..ec2 import function_session_token
+from .forkserver import ForkedProcess, ForkServers
 from .functions import FunctionSpec
 from .runtime_api import Invocation, RuntimeApi
 
@@ -44,7 +47,13 @@ class Outcome:
 class Worker:
     """One runtime process serving one function version."""
 
-    def __init__(self, spec: FunctionSpec, endpoint_url: str, region: str) -> None:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        endpoint_url: str,
+        region: str,
+        fork_servers: ForkServers | None = None,
+    ) -> None:
         self.spec = spec
         self.api = RuntimeApi()
         today = dt.datetime.now(dt.UTC).strftime("%Y/%m/%d")
@@ -56,10 +65,12 @@ class Worker:
         self._init_output = b""
         # Whatever init printed is in the pipe when the runtime first polls for work.
         self.api.on_first_poll = self._capture_init_output
-        self.process = subprocess.Popen(
+        env = _environment(spec, self.api.address, endpoint_url, region, self.log_stream)
+        forked = fork_servers and fork_servers.spawn(spec.command, spec.cwd, spec.task_root, env)
+        self.process: subprocess.Popen[bytes] | ForkedProcess = forked or subprocess.Popen(
             spec.command,
             cwd=spec.cwd,
-            env=_environment(spec, self.api.address, endpoint_url, region, self.log_stream),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
