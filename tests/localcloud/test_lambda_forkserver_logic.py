@@ -1,0 +1,80 @@
+"""The fork server's pure parts, without a daemon: which imports it preloads, and its fallback."""
+
+from __future__ import annotations
+
+import logging
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from localcloud.lambda_.forkserver import ForkServers, preloadable, top_level_imports
+
+HANDLER = textwrap.dedent(
+    """\
+    from __future__ import annotations
+    import os, json as j
+    import botocore.session
+    from pymysql.cursors import DictCursor
+    from . import sibling
+    from .models import Row
+    try:
+        import ujson
+    except ImportError:
+        import simplejson
+    if os.environ.get("X"):
+        import yaml
+    with open(__file__):
+        import csv
+    import shared
+    import vendored.sub
+
+    def handler(event, context):
+        import requests  # runs at the first invocation, not at INIT
+        return 1
+
+    class Later:
+        import decimal
+    """
+)
+
+
+def test_top_level_imports_are_those_run_at_module_import():
+    assert top_level_imports(HANDLER) == [
+        "os", "json", "botocore", "pymysql", "ujson", "simplejson", "yaml", "csv",
+        "shared", "vendored",
+    ]  # fmt: skip
+
+
+def test_preloadable_leaves_out_the_functions_own_modules(tmp_path: Path):
+    task = tmp_path / "task"
+    (task / "pkg").mkdir(parents=True)
+    (task / "vendored").mkdir()
+    (task / "pkg" / "__init__.py").write_text("")
+    (task / "pkg" / "app.py").write_text(HANDLER)
+    (task / "shared.py").write_text("")
+    preloaded = preloadable("pkg.app.handler", [str(task)])
+    assert preloaded == ["os", "json", "botocore", "pymysql", "ujson", "simplejson", "yaml", "csv"]
+    # The handler's package itself is its own code too.
+    (task / "os_tools.py").write_text("import os\nimport pkg\nimport boto3\n")
+    assert preloadable("os_tools.handler", [str(task)]) == ["os", "boto3"]
+    # A missing module or a syntax error: nothing to preload, the child reports it at INIT.
+    assert preloadable("missing.handler", [str(task)]) == []
+    (task / "broken.py").write_text("import boto3\ndef (:\n")
+    assert preloadable("broken.handler", [str(task)]) == []
+
+
+def test_a_python_that_cannot_run_the_fork_server_falls_back_and_says_why_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    (tmp_path / "app.py").write_text("import json\n")
+    servers = ForkServers()
+    command = ["/bin/true", "-m", "awslambdaric", "app.handler"]
+    with caplog.at_level(logging.WARNING, logger="localcloud.lambda_.forkserver"):
+        for _ in range(2):
+            assert servers.spawn(command, str(tmp_path), str(tmp_path), {"PATH": "/bin"}) is None
+    warnings = [r.getMessage() for r in caplog.records if "start a process each" in r.getMessage()]
+    assert len(warnings) == 1 and "did not start" in warnings[0]
+    # Anything but `python -m awslambdaric <handler>` is not forked at all.
+    assert servers.spawn(["/bin/sh", "-c", "true"], str(tmp_path), str(tmp_path), {}) is None
+    servers.stop_all()
