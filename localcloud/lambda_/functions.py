@@ -41,7 +41,8 @@ _IMAGE_URI = re.compile(
     r"^(?P<registry>[^/]+)/(?P<repository>[^:@]+)(?::(?P<tag>[^@]+))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
 )
 _extract_lock = threading.Lock()
-_specs: dict[tuple[str, str, str, str | None], FunctionSpec] = {}  # by function, while unchanged
+# By function: the spec, and the gateway and its generation when the spec was last read.
+_specs: dict[tuple[str, str, str, str | None], tuple[FunctionSpec, MotoGateway, int]] = {}
 
 
 @dataclass(frozen=True)
@@ -82,9 +83,18 @@ def resolve(
     name: str,
     qualifier: str | None,
 ) -> FunctionSpec:
-    """The spec of a function from moto's backends; ServiceError if it cannot run."""
+    """The spec of a function from moto's backends; ServiceError if it cannot run.
+
+    Re-read from moto only after a call that may have changed moto (`MotoGateway.generation`):
+    reading and fingerprinting the configuration was a tenth of a warm invoke's time.
+    """
+    key = (region, account_id, name, qualifier)
+    generation = moto.generation  # read first: a change made while resolving re-reads next time
+    cached = _specs.get(key)
+    if cached is not None and cached[1] is moto and cached[2] == generation:
+        return cached[0]
     short = name.split(":function:")[-1].split(":")[0]
-    with moto.backend("lambda", account_id, region) as functions:
+    with moto.backend("lambda", account_id, region, read_only=True) as functions:
         try:
             function = functions.get_function(name, qualifier)
         except Exception as error:  # moto raises its own UnknownFunctionException
@@ -102,10 +112,9 @@ def resolve(
     fingerprint = hashlib.sha256(
         json.dumps([configuration, reserved], sort_keys=True, default=str).encode()
     ).hexdigest()
-    key = (region, account_id, name, qualifier)
-    cached = _specs.get(key)
-    if cached is not None and cached.fingerprint == fingerprint:
-        return cached
+    if cached is not None and cached[0].fingerprint == fingerprint:
+        _specs[key] = (cached[0], moto, generation)
+        return cached[0]
     environment = dict(configuration.get("Environment", {}).get("Variables", {}))
     handler = configuration.get("Handler") or ""
     task_root_on_aws = "/var/task"
@@ -119,7 +128,7 @@ def resolve(
         command, cwd = [sys.executable, "-m", "awslambdaric", handler], task_root
     # Handler code verifies the local cloud's TLS endpoints with the default trust store.
     environment = {**trust_environment(state_dir), **environment}
-    _specs[key] = spec = FunctionSpec(
+    spec = FunctionSpec(
         name=configuration["FunctionName"],
         arn=configuration["FunctionArn"],
         version=configuration.get("Version", "$LATEST"),
@@ -141,6 +150,7 @@ def resolve(
         ),
         fingerprint=fingerprint,
     )
+    _specs[key] = (spec, moto, generation)
     return spec
 
 
@@ -151,7 +161,7 @@ def function_exists(moto: MotoGateway, arn: str) -> bool:
         return True
     region, account_id = parts[3], parts[4]
     try:
-        with moto.backend("lambda", account_id, region) as functions:
+        with moto.backend("lambda", account_id, region, read_only=True) as functions:
             functions.get_function(arn)
     except Exception as error:  # moto raises its own UnknownFunctionException
         return not ("not found" in str(error).lower() or type(error).__name__.startswith("Unknown"))

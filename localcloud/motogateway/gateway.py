@@ -63,12 +63,19 @@ class MotoGateway:
     def __init__(self) -> None:
         self.app: WsgiApp = moto_app.create_moto_app()
         self.logs = LogsWriter(self.backend)
+        # Counts the calls that may have changed moto's Lambda state (any serve or call, a
+        # reset, writable Lambda backend access): derived values, such as a function's
+        # spec, stay valid while it is unchanged instead of being re-read on every invoke.
+        self.generation = 0
 
     def call(
         self, service: str, operation: str, params: dict[str, Any], region: str
     ) -> dict[str, Any]:
         """Run one moto operation in-process, as boto3 would; errors raise ServiceError."""
-        return moto_app.call(self.app, service, operation, params, region)
+        try:
+            return moto_app.call(self.app, service, operation, params, region)
+        finally:
+            self._changed()
 
     def dynamodb_item(
         self, operation: str, params: dict[str, Any], account: str, region: str
@@ -123,15 +130,29 @@ class MotoGateway:
     def serve(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         """Let moto answer a raw HTTP request (the edge's fall-through)."""
         moto_app.preserve_header_names(environ)
+        # Queued log lines first: a CloudWatch Logs reader sees an invoke's lines at once.
+        self.logs.flush()
         with MOTO_LOCK:
-            # Consume moto's response inside the lock: its body may be generated lazily.
-            return [b"".join(self.app(environ, start_response))]
+            try:
+                # Consume moto's response inside the lock: its body may be generated lazily.
+                return [b"".join(self.app(environ, start_response))]
+            finally:
+                self.generation += 1
 
     @contextlib.contextmanager
-    def backend(self, service: str, account: str, region: str) -> Iterator[Any]:
-        """One service's moto backend, held under the moto lock for the `with` block."""
+    def backend(
+        self, service: str, account: str, region: str, *, read_only: bool = False
+    ) -> Iterator[Any]:
+        """One service's moto backend, held under the moto lock for the `with` block.
+
+        `read_only` promises that the block changes nothing (see `generation`).
+        """
         with MOTO_LOCK:
-            yield _backend(service, account, region)
+            try:
+                yield _backend(service, account, region)
+            finally:
+                if service == "lambda" and not read_only:
+                    self.generation += 1
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -141,4 +162,12 @@ class MotoGateway:
 
     def reset(self) -> None:
         """Wipe moto's state, then re-apply the course's start-up settings."""
-        moto_app.reset(self.app)
+        self.logs.flush()  # queued lines belong to the state being wiped
+        try:
+            moto_app.reset(self.app)
+        finally:
+            self._changed()
+
+    def _changed(self) -> None:
+        with MOTO_LOCK:
+            self.generation += 1
