@@ -69,7 +69,6 @@ from __future__ import annotations
 import base64
 import os
 import time
-import uuid
 from typing import Any
 
 from ..context import CloudContext
@@ -165,7 +164,7 @@ class LambdaProvider(Provider):
             function_arn=spec.arn,
             timeout_s=spec.timeout_s,
             client_context=client_context,
-            trace_id=f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0",
+            trace_id=f"Root=1-{int(time.time()):08x}-{os.urandom(12).hex()};Sampled=0",
         )
         try:
             outcome = worker.invoke(invocation)
@@ -259,14 +258,10 @@ class LambdaProvider(Provider):
     def _write_logs(
         self, spec: FunctionSpec, worker: Worker, context: RequestContext, result: Result
     ) -> None:
-        """Append the invocation's log lines to its worker's stream at once, before answering."""
-        self.cloud.logs.write(
-            context.account_id,
-            context.region,
-            f"/aws/lambda/{spec.name}",
-            worker.log_stream,
-            result.log_text.splitlines(),
-        )
+        """Queue the invocation's log lines for its worker's stream (written off this path;
+        a CloudWatch Logs request first writes what is queued, see motogateway/logs.py)."""
+        key = (context.account_id, context.region, f"/aws/lambda/{spec.name}", worker.log_stream)
+        self.cloud.logs.add_many(key, result.log_text.splitlines())
 
     # ----- event source mappings (DynamoDB streams): event_sources/ ---------------------
 

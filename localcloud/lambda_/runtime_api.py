@@ -11,8 +11,8 @@ must answer with `Content-Type: application/json`.
 
 from __future__ import annotations
 
+import collections
 import json
-import queue
 import re
 import threading
 import time
@@ -57,14 +57,21 @@ class Invocation:
 
 
 class RuntimeApi:
-    """A Runtime API server for one worker: a queue of invocations and the current one."""
+    """A Runtime API server for one worker: a queue of invocations and the current one.
+
+    A runtime's `GET /next` that finds no work is parked: its handler thread goes back to
+    reading the connection, and `submit` answers the parked poll from the invoking thread.
+    Handing the invocation to the handler thread instead cost a thread wake-up per invoke.
+    """
 
     def __init__(self) -> None:
-        self.pending: queue.Queue[Invocation | None] = queue.Queue()
+        self.pending: collections.deque[Invocation | None] = collections.deque()
         self.current: Invocation | None = None
         self.init_error: bytes | None = None
         self.first_poll_at: float | None = None  # end of the init phase
         self.on_first_poll: Callable[[], None] | None = None
+        self._lock = threading.Lock()
+        self._parked: Callable[[bytes], Any] | None = None  # writes the parked poll's answer
         self._server = ThreadingHTTPServer((HOST, 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -76,12 +83,12 @@ class RuntimeApi:
         return f"{HOST}:{self._server.server_port}"
 
     def submit(self, invocation: Invocation) -> None:
-        """Queue an invocation for the runtime's next poll."""
-        self.pending.put(invocation)
+        """Answer the runtime's parked poll with the invocation, or queue it for the next."""
+        self._hand_over(invocation)
 
     def close(self) -> None:
         """Stop serving; a runtime still polling gets no more work. Does not wait."""
-        self.pending.put(None)
+        self._hand_over(None)
         # shutdown() blocks until the serve loop's next poll (up to 0.5 s): not on our caller.
         threading.Thread(target=self._shut_down, daemon=True).start()
 
@@ -89,19 +96,50 @@ class RuntimeApi:
         self._server.shutdown()
         self._server.server_close()
 
+    def _hand_over(self, invocation: Invocation | None) -> None:
+        """To the parked poll if there is one, else queued (first in line if a parked poll's
+        connection turned out to be gone: the runtime's next poll gets it)."""
+        gone = False
+        while True:
+            with self._lock:
+                write, self._parked = self._parked, None
+                if write is None:
+                    if gone:
+                        self.pending.appendleft(invocation)
+                    else:
+                        self.pending.append(invocation)
+                    return
+                self._dispatched(invocation)
+            try:
+                write(_next_response(invocation))
+                return
+            except OSError:  # the runtime closed that connection; a newer poll may be parked
+                gone = True
+                with self._lock:
+                    if invocation is not None and self.current is invocation:
+                        self.current, invocation.dispatched_at = None, None
+
+    def _dispatched(self, invocation: Invocation | None) -> None:
+        """Mark the invocation as the runtime's current one (under self._lock)."""
+        if invocation is not None:
+            invocation.dispatched_at = time.perf_counter()
+            self.current = invocation
+
     # Called from the HTTP handler threads:
 
-    def next_invocation(self) -> Invocation | None:
-        """Block until there is work (the runtime's long poll)."""
+    def poll(self, write: Callable[[bytes], Any]) -> bytes | None:
+        """The runtime's long poll: the answer now, or None when parked until `submit`."""
         if self.first_poll_at is None:
             self.first_poll_at = time.perf_counter()
             if self.on_first_poll is not None:
                 self.on_first_poll()
-        invocation = self.pending.get()
-        if invocation is not None:
-            invocation.dispatched_at = time.perf_counter()
-            self.current = invocation
-        return invocation
+        with self._lock:
+            if not self.pending:
+                self._parked = write
+                return None
+            invocation = self.pending.popleft()
+            self._dispatched(invocation)
+        return _next_response(invocation)
 
     def record_init_error(self, body: bytes) -> None:
         """The runtime could not load the handler; the pending invoke fails with this body."""
@@ -148,27 +186,19 @@ def _handler_for(api: RuntimeApi) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             if self.path != "/2018-06-01/runtime/invocation/next":
                 return self._json(404, {"errorMessage": "not found", "errorType": "NotFound"})
-            invocation = api.next_invocation()
-            if invocation is None:  # the worker is shutting down
-                return self._json(410, {"errorMessage": "shutting down", "errorType": "Gone"})
-            deadline_ms = int((time.time() + invocation.timeout_s) * 1000)
-            headers = {
-                "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
-                "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
-                "Lambda-Runtime-Invoked-Function-Arn": invocation.function_arn,
-                "Lambda-Runtime-Trace-Id": invocation.trace_id,
-                "Content-Type": "application/json",
-            }
-            if invocation.client_context:
-                headers["Lambda-Runtime-Client-Context"] = invocation.client_context
-            self._send(200, headers, invocation.payload)
+            answer = api.poll(self.wfile.write)
+            if answer is not None:
+                self.wfile.write(answer)
+            else:  # parked: `submit` writes the answer; the connection must stay open for it
+                self.close_connection = False
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             if self.path == "/2018-06-01/runtime/init/error":
                 api.record_init_error(body)
-                return self._json(202, {"status": "OK"})
+                self.wfile.write(_ACCEPTED)
+                return
             match = _INVOCATION.match(self.path)
             if match is None:
                 return self._json(404, {"errorMessage": "not found", "errorType": "NotFound"})
@@ -186,20 +216,46 @@ def _handler_for(api: RuntimeApi) -> type[BaseHTTPRequestHandler]:
             else:
                 content_type = self.headers.get("Content-Type", "application/json")
                 current.finish("ok", body, content_type)
-            self._json(202, {"status": "OK"})
+            self.wfile.write(_ACCEPTED)
 
         def _json(self, status: int, document: dict[str, Any]) -> None:
             self._send(status, {"Content-Type": "application/json"}, json.dumps(document).encode())
 
         def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
             # One write for headers and body: with Nagle off this is one packet.
-            lines = [f"HTTP/1.1 {status} {'OK' if status < 300 else 'Error'}"]
-            lines += [f"{k}: {v}" for k, v in headers.items()]
-            lines.append(f"Content-Length: {len(body)}")
-            self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
-            self.wfile.flush()
+            self.wfile.write(_response(status, headers, body))
 
     return Handler
+
+
+def _next_response(invocation: Invocation | None) -> bytes:
+    """The answer to `GET /next`: the invocation, or 410 when the worker is shutting down."""
+    if invocation is None:
+        body = json.dumps({"errorMessage": "shutting down", "errorType": "Gone"}).encode()
+        return _response(410, {"Content-Type": "application/json"}, body)
+    deadline_ms = int((time.time() + invocation.timeout_s) * 1000)
+    headers = {
+        "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
+        "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
+        "Lambda-Runtime-Invoked-Function-Arn": invocation.function_arn,
+        "Lambda-Runtime-Trace-Id": invocation.trace_id,
+        "Content-Type": "application/json",
+    }
+    if invocation.client_context:
+        headers["Lambda-Runtime-Client-Context"] = invocation.client_context
+    return _response(200, headers, invocation.payload)
+
+
+def _response(status: int, headers: dict[str, str], body: bytes) -> bytes:
+    """One whole response: status line, headers, Content-Length and body."""
+    lines = [f"HTTP/1.1 {status} {'OK' if status < 300 else 'Error'}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+# The runtime's every response and init error is answered with this: built once.
+_ACCEPTED = _response(202, {"Content-Type": "application/json"}, b'{"status": "OK"}')
 
 
 class _Headers(dict[str, str]):

@@ -5,6 +5,11 @@ default 10,000) and drops the oldest: moto keeps events in the daemon's memory, 
 storm writes four or more per invoke. CloudWatch Logs keeps them all, for the group's
 retention period. moto also lists every model instance it ever made (for its dashboard),
 which would keep dropped events alive: the writer empties that list for log events.
+
+Lambda's lines are queued (`add_many`) and written by a background flush within FLUSH_S, off
+the invoke's path; the gateway flushes before moto serves any request (CloudWatch Logs reads
+included), so a reader still finds an invocation's lines as soon as the invoke has answered.
+`flush` must not be called with the moto lock held (it takes that lock after its own).
 """
 
 from __future__ import annotations
@@ -38,7 +43,9 @@ class LogsWriter:
         configured = os.environ.get("LOCALCLOUD_LOG_EVENTS_PER_STREAM", EVENTS_PER_STREAM)
         self.max_events = max(1, int(max_events or configured))
         self._pending: dict[StreamKey, list[dict[str, Any]]] = {}
+        self._creating: set[StreamKey] = set()  # queued streams whose group is created if gone
         self._lock = threading.Lock()
+        self._flushing = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -73,23 +80,50 @@ class LogsWriter:
         event = {"timestamp": int(time.time() * 1000), "message": message}
         with self._lock:
             self._pending.setdefault(key, []).append(event)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="logs", daemon=True)
-                self._thread.start()
+            self._start()
+
+    def add_many(self, key: StreamKey, messages: list[str]) -> None:
+        """Queue events written within FLUSH_S (or at the next `flush`), creating the group
+        and stream as `write` does."""
+        now = int(time.time() * 1000)
+        events = [{"timestamp": now, "message": message} for message in messages]
+        with self._lock:
+            self._pending.setdefault(key, []).extend(events)
+            self._creating.add(key)
+            self._start()
+
+    def _start(self) -> None:
+        """Start the flushing thread on first use (under self._lock)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="logs", daemon=True)
+            self._thread.start()
 
     def flush(self) -> None:
         """Write everything queued so far; lines for a deleted group are dropped, as on AWS."""
-        with self._lock:
-            pending, self._pending = self._pending, {}
-        for (account, region, group, stream), events in pending.items():
-            try:
-                with self._backend("logs", account, region) as logs:
-                    if stream not in logs.groups[group].streams:
-                        logs.create_log_stream(group, stream)
-                    logs.put_log_events(group, stream, events)
-                    self._trim(logs, group, stream)
-            except Exception:  # the group was deleted meanwhile
-                log.debug("dropped %d log events for %s", len(events), group)
+        with self._flushing:  # in order: a reader's flush returns after the writes before it
+            with self._lock:
+                if not self._pending:
+                    return
+                pending, self._pending = self._pending, {}
+                creating, self._creating = self._creating, set()
+            for key, events in pending.items():
+                self._write_pending(key, events, key in creating)
+
+    def _write_pending(self, key: StreamKey, events: list[dict[str, Any]], create: bool) -> None:
+        """Write one stream's queued events (created with its group when `create`)."""
+        account, region, group, stream = key
+        # One PutLogEvents must be in time order; callers may have queued out of order.
+        events.sort(key=lambda event: event["timestamp"])
+        try:
+            with self._backend("logs", account, region) as logs:
+                if create and group not in logs.groups:
+                    logs.create_log_group(group, {})
+                if stream not in logs.groups[group].streams:
+                    logs.create_log_stream(group, stream)
+                logs.put_log_events(group, stream, events)
+                self._trim(logs, group, stream)
+        except Exception:  # the group was deleted meanwhile
+            log.debug("dropped %d log events for %s", len(events), group)
 
     def _trim(self, logs: Any, group: str, stream: str) -> None:
         """Drop a stream's oldest events beyond the cap (under the backend's lock)."""
