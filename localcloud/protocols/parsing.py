@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from collections.abc import Mapping
 from datetime import datetime
@@ -184,16 +185,11 @@ def _check_type(shape: Shape, value: Any) -> None:
 
 def _from_rest(op: OperationModel, shape: Shape, request: AwsRequest) -> dict:
     """Collect rest-json parameters from URI labels, query string, headers and body."""
-    routes = service_index(op.service_model.service_name).routes
-    route = next((r for r in routes if r.operation == op.name), None)
+    route = service_index(op.service_model.service_name).route_of.get(op.name)
     match = route.pattern.fullmatch(request.path) if route else None
     labels = {route.labels[g]: unquote(v) for g, v in match.groupdict().items()} if match else {}
     out: dict[str, Any] = {}
-    claimed = {
-        m.serialization.get("name", n)
-        for n, m in shape.members.items()
-        if m.serialization.get("location") == "querystring"
-    }
+    claimed = _query_names(shape)
     payload_name = shape.serialization.get("payload")
     body_members = {}
     for name, member in shape.members.items():
@@ -252,6 +248,16 @@ def _from_rest(op: OperationModel, shape: Shape, request: AwsRequest) -> dict:
                 except ShapeMismatch as mismatch:
                     raise mismatch.within(wire) from None
     return out
+
+
+@functools.cache  # botocore's shapes are built once per service model and never change
+def _query_names(shape: Shape) -> frozenset[str]:
+    """The query-string names of the input shape's members (the rest go to a map member)."""
+    return frozenset(
+        m.serialization.get("name", n)
+        for n, m in shape.members.items()
+        if m.serialization.get("location") == "querystring"
+    )
 
 
 def _header_in(shape: Shape, text: str) -> Any:

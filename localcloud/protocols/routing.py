@@ -7,7 +7,7 @@ import json
 import os
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any, NamedTuple
 from urllib.parse import unquote
@@ -130,6 +130,12 @@ class ServiceIndex:
     targets: dict[str, str]
     operations: set[str]
     routes: list[Route]
+    # (method, path, query) -> the rest operation it identifies (or None), see _rest_operation
+    rest_answers: dict[tuple[Any, ...], str | None] = field(default_factory=dict)
+    route_of: dict[str, Route] = field(default_factory=dict)  # by operation name
+
+    def __post_init__(self) -> None:
+        self.route_of = {route.operation: route for route in self.routes}
 
 
 @cache
@@ -196,10 +202,40 @@ def identify_operation(service_name: str, request: AwsRequest) -> tuple[Operatio
             action = None
         if action in index.operations:
             return index.model.operation_model(action), QUERY
-    for route in index.routes:
-        if route.method == request.method and _route_match(route, request):
-            return index.model.operation_model(route.operation), REST_JSON
+    if index.routes:
+        name = _rest_operation(index, request)
+        return (index.model.operation_model(name), REST_JSON) if name else None
     return None
+
+
+_ROUTES_REMEMBERED = 4096  # distinct (method, path, query) answers kept per service
+
+
+def _rest_operation(index: ServiceIndex, request: AwsRequest) -> str | None:
+    """The rest operation whose route matches, remembered per method, path and query.
+
+    The routes are tried in rank order with a regex each (a Lambda Invoke tried about 15);
+    the answer depends on nothing else, and a client repeats the same few requests.
+    """
+    query = tuple(sorted((k, tuple(v)) for k, v in request.query.items()))
+    key = (request.method, request.path, query)
+    try:
+        return index.rest_answers[key]
+    except KeyError:
+        pass
+    name = next(
+        (
+            route.operation
+            for route in index.routes
+            if route.method == request.method and _route_match(route, request)
+        ),
+        None,
+    )
+    if len(request.path) + len(str(query)) <= 2048:  # a long request is not worth keeping
+        if len(index.rest_answers) >= _ROUTES_REMEMBERED:
+            index.rest_answers.clear()
+        index.rest_answers[key] = name
+    return name
 
 
 def _route_match(route: Route, request: AwsRequest) -> re.Match[str] | None:
