@@ -63,6 +63,7 @@ class Worker:
         self._spawned_at = time.perf_counter()
         self._served = 0
         self._init_output = b""
+        self._status_fd: int | None = None  # /proc/<pid>/status, for Max Memory Used
         # Whatever init printed is in the pipe when the runtime first polls for work.
         self.api.on_first_poll = self._capture_init_output
         env = _environment(spec, self.api.address, endpoint_url, region, self.log_stream)
@@ -152,6 +153,9 @@ class Worker:
         self.api.close()
         if self.process.stdout is not None:
             self.process.stdout.close()
+        if self._status_fd is not None:
+            os.close(self._status_fd)
+            self._status_fd = None
 
     def _capture_init_output(self) -> None:
         self._init_output += self._drain()
@@ -183,13 +187,16 @@ class Worker:
     def _peak_memory_mb(self) -> int:
         """The process's peak resident memory (Linux VmHWM), as REPORT's Max Memory Used."""
         try:
-            with open(f"/proc/{self.process.pid}/status") as status:
-                for line in status:
-                    if line.startswith("VmHWM:"):
-                        return max(1, round(int(line.split()[1]) / 1024))
+            if self._status_fd is None:  # kept open: one read per invocation, not an open
+                self._status_fd = os.open(f"/proc/{self.process.pid}/status", os.O_RDONLY)
+            status = os.pread(self._status_fd, 8192, 0)
         except OSError:
-            pass
-        return 0
+            return 0
+        start = status.find(b"VmHWM:")
+        if start < 0:
+            return 0
+        kilobytes = int(status[start + 6 : status.index(b"kB", start)])
+        return max(1, round(kilobytes / 1024))
 
 
 def _environment(
