@@ -1,7 +1,8 @@
 """The Lambda provider: Invoke runs the function's real code in a local worker.
 
 Everything else about functions (create, get, list, update, delete, permissions, event
-invoke configs) stays with moto; this provider reads the function from moto at each invoke.
+invoke configs) stays with moto; this provider reads the function from moto at an invoke
+after any request that may have changed moto (`MotoGateway.generation`), else keeps it.
 
 Invoke as on AWS (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html):
 - RequestResponse: 200 with the function's result; a function error is still 200, with
@@ -31,6 +32,16 @@ Where the local cloud differs from AWS:
   runtime environment (image), not in a Firecracker micro-VM: no memory limit is enforced,
   MemorySize only shows in the environment and the REPORT line, and the interpreter is the
   machine's Python whatever the function's Runtime or base image says.
+- Execution environments are forked from a process per image runtime (one per Python,
+  working directory, task root and interpreter variables, `forkserver.py`) that has already
+  imported the runtime interface client and the third-party packages the handler module
+  imports at top level; the handler's own modules and its init run in each environment, as
+  on AWS. A preloaded package that reads a function variable when imported sees the image's
+  value, not the function's; a package that starts threads or opens sockets at import
+  (numpy) is imported by each environment itself; environments of one image share Python's
+  hash seed. The runtime interface client waits for the next invocation on its main thread
+  (for python3.12+ labels AWS's starts a thread per poll, to handle shutdown signals while
+  idle: a local environment is only ever killed).
 - IAM is not enforced: the worker's credentials are dummies the local cloud accepts, and it
   reaches the local cloud through AWS_ENDPOINT_URL. SSL_CERT_FILE, REQUESTS_CA_BUNDLE and
   AWS_CA_BUNDLE name a bundle of the machine's CAs plus the local cloud's own CA, so handler
@@ -53,6 +64,9 @@ Where the local cloud differs from AWS:
   the AWS timing profile it gets interfaces on AWS's schedule (`interfaces.py`).
 - Layers, aliases, versions other than $LATEST, provisioned concurrency, SnapStart,
   destinations and dead-letter queues are not run.
+- An invocation's log lines are written to CloudWatch Logs by a background thread within
+  0.2 s; any request to a moto-served service writes what is queued first, so a read of the
+  logs after an invoke has answered sees its lines.
 - Each log stream keeps its latest 10,000 events (LOCALCLOUD_LOG_EVENTS_PER_STREAM); AWS
   keeps every event for the log group's retention period.
 - Event source mappings (`event_sources/`) read DynamoDB streams only (not SQS or Kinesis),

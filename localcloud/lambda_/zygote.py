@@ -105,7 +105,23 @@ def run_child(request: dict) -> None:
         sys.path.insert(0, request["cwd"])  # what -m puts first: the working directory
     runtime = request["runtime"]
     sys.argv = [runtime, *request["args"]]
+    _poll_without_a_thread()
     runpy.run_module(runtime, run_name="__main__", alter_sys=True)
+
+
+def _poll_without_a_thread() -> None:
+    """Have awslambdaric wait for the next invocation on its main thread.
+
+    For python3.12+ runtime labels it starts a thread for every poll, so that the main thread
+    stays free for signals while idle: half the environment's CPU per invocation here, and a
+    local environment is stopped with SIGKILL, never signalled to shut down gracefully.
+    """
+    try:
+        from awslambdaric.lambda_config import LambdaConfigProvider
+    except ImportError:  # an older runtime interface client: it polls on the main thread
+        return
+    if hasattr(LambdaConfigProvider, "SUPPORTED_THREADPOLLING_ENVS"):
+        LambdaConfigProvider.SUPPORTED_THREADPOLLING_ENVS = frozenset()
 
 
 def _preload(
