@@ -132,6 +132,11 @@ def test_environments_are_forks_that_each_run_the_handler_init_and_a_new_image_a
             messages = _stream_messages(lab, name, result["stream"])
             assert f"handler module init in {result['pid']}" in messages
             assert "shared module init" in messages
+            # Idle, it waits for the next invocation on its one thread (no thread per poll).
+            wait_until(
+                lambda pid=result["pid"]: psutil.Process(pid).num_threads() == 1,
+                what="an idle environment with one thread",
+            )
 
         # A new image pushed as the same tag: a new digest, served by a new zygote.
         context = tmp_path / "v2"
