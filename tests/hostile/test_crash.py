@@ -181,6 +181,12 @@ def _start_everything(lab: helpers.Lab, state: Path) -> tuple[dict[int, str], St
     return kinds, storm, image.digest
 
 
+def _recorded(state: Path, kind: str) -> set[int]:
+    """The pids of the processes of this kind the daemon recorded (`localcloud/orphans.py`)."""
+    entries = [json.loads(p.read_text()) for p in (state / "processes").glob("*.json")]
+    return {entry["pid"] for entry in entries if entry["kind"] == kind}
+
+
 def _create_printer(lab: helpers.Lab, name: str) -> None:
     """A zip function that prints a line per invoke."""
     role = lab.client("iam").create_role(
@@ -244,7 +250,10 @@ def test_a_deleted_functions_workers_end_and_status_stops_counting_it(private_st
     _create_printer(lab, "printer")
     client = lab.client("lambda")
     assert client.invoke(FunctionName="printer")["Payload"].read() == b"1"
-    workers = [p for p, line in _processes_in(private_state).items() if "awslambdaric" in line]
+    # The environment, not the fork server it came from (both run the runtime's command line).
+    workers = [
+        p for p in _processes_in(private_state) if p in _recorded(private_state, "lambda worker")
+    ]
     assert len(workers) == 1 and daemon.status()["providers"]["lambda"]["functions"] == 1
 
     client.delete_function(FunctionName="printer")
