@@ -64,8 +64,6 @@ class Worker:
         self._served = 0
         self._init_output = b""
         self._status_fd: int | None = None  # /proc/<pid>/status, for Max Memory Used
-        # Whatever init printed is in the pipe when the runtime first polls for work.
-        self.api.on_first_poll = self._capture_init_output
         env = _environment(spec, self.api.address, endpoint_url, region, self.log_stream)
         forked = fork_servers and fork_servers.spawn(spec.command, spec.cwd, spec.task_root, env)
         self.process: subprocess.Popen[bytes] | ForkedProcess = forked or subprocess.Popen(
@@ -80,6 +78,10 @@ class Worker:
         assert self.process.stdout is not None
         os.set_blocking(self.process.stdout.fileno(), False)
         orphans.record("lambda worker", self.process.pid)  # a crashed daemon's `up` ends it
+        # Whatever init printed is in the pipe when the runtime first polls for work. Only
+        # now: a forked runtime can poll before spawn() returns, and its output is read at
+        # the first invocation anyway.
+        self.api.on_first_poll = self._capture_init_output
 
     @property
     def alive(self) -> bool:

@@ -1,14 +1,19 @@
-"""The fork server's pure parts, without a daemon: which imports it preloads, and its fallback."""
+"""The fork server's pure parts and a worker's start, without a daemon."""
 
 from __future__ import annotations
 
+import http.client
 import logging
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from localcloud.lambda_.forkserver import ForkServers, preloadable, top_level_imports
+from localcloud.lambda_.functions import FunctionSpec
+from localcloud.lambda_.worker import Worker
 
 HANDLER = textwrap.dedent(
     """\
@@ -78,3 +83,41 @@ def test_a_python_that_cannot_run_the_fork_server_falls_back_and_says_why_once(
     # Anything but `python -m awslambdaric <handler>` is not forked at all.
     assert servers.spawn(["/bin/sh", "-c", "true"], str(tmp_path), str(tmp_path), {}) is None
     servers.stop_all()
+
+
+class _PollsAtOnce:
+    """A fork server whose child asks the Runtime API for work before spawn() returns."""
+
+    def __init__(self) -> None:
+        self.first_poll = ""
+
+    def spawn(self, command, cwd, task_root, env):
+        connection = http.client.HTTPConnection(env["AWS_LAMBDA_RUNTIME_API"], timeout=1)
+        try:
+            connection.request("GET", "/2018-06-01/runtime/invocation/next")
+            connection.getresponse()
+            self.first_poll = "answered"
+        except TimeoutError:
+            self.first_poll = "waiting for work"  # what a runtime sees when nothing is queued
+        except (http.client.HTTPException, ConnectionError):
+            self.first_poll = "dropped"
+        finally:
+            connection.close()
+        return subprocess.Popen(["sleep", "30"], stdout=subprocess.PIPE, start_new_session=True)
+
+
+def test_a_runtime_polling_before_spawn_returns_waits_for_work(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("LOCALCLOUD_STATE_DIR", str(tmp_path))
+    spec = FunctionSpec(
+        name="fn", arn="arn:aws:lambda:us-east-1:000000000000:function:fn", version="$LATEST",
+        memory_mb=128, timeout_s=3, runtime_label="python3.12", handler="app.handler",
+        command=[sys.executable, "-m", "awslambdaric", "app.handler"], cwd=str(tmp_path),
+        task_root=str(tmp_path), environment={}, reserved_concurrency=None,
+        max_retry_attempts=2, max_event_age_s=60, fingerprint="",
+    )  # fmt: skip
+    servers = _PollsAtOnce()
+    worker = Worker(spec, "http://127.0.0.1:1", "us-east-1", servers)  # type: ignore[arg-type]
+    try:
+        assert servers.first_poll == "waiting for work"
+    finally:
+        worker.stop()
