@@ -303,3 +303,19 @@ def test_ensure_function_sends_and_compares_the_vpc_config(offline_lab, stubber,
             handler="app.handler",
             subnet_ids=["subnet-a"],
         )
+
+
+@pytest.mark.parametrize(("pinned_at", "waits"), [(600.0, 43.0), (599.0, None)])
+def test_a_storm_starts_after_the_minute_of_earlier_pins(
+    offline_lab, monkeypatch, pinned_at, waits
+):
+    """Pins at 10:00 are counted in minute 10 by CloudWatch: a storm at 10:17 waits 43 s."""
+    slept = []
+    monkeypatch.setattr(rds_proxy.time, "sleep", slept.append)
+    monkeypatch.setattr(rds_proxy.time, "time", lambda: pinned_at)
+    offline_lab.ledger.record(rds_proxy.KIND, "scd-unit-20-fn", "20", rds_proxy.PINNED)
+    monkeypatch.setattr(rds_proxy.time, "time", lambda: 610.0)  # another function's pins
+    offline_lab.ledger.record(rds_proxy.KIND, "scd-unit-20-other", "20", rds_proxy.PINNED)
+    monkeypatch.setattr(rds_proxy.time, "time", lambda: 617.0)
+    rds_proxy._wait_out_minute_of_earlier_pins(offline_lab, "scd-unit-20-fn")
+    assert slept == ([waits] if waits else [])
