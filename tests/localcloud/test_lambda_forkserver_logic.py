@@ -109,7 +109,7 @@ class _PollsAtOnce:
 def test_a_runtime_polling_before_spawn_returns_waits_for_work(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("LOCALCLOUD_STATE_DIR", str(tmp_path))
     spec = FunctionSpec(
-        name="fn", arn="arn:aws:lambda:us-east-1:000000000000:function:fn", version="$LATEST",
+        name="fn", arn="arn:aws:lambda:us-east-1:123456789012:function:fn", version="$LATEST",
         memory_mb=128, timeout_s=3, runtime_label="python3.12", handler="app.handler",
         command=[sys.executable, "-m", "awslambdaric", "app.handler"], cwd=str(tmp_path),
         task_root=str(tmp_path), environment={}, reserved_concurrency=None,
