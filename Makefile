@@ -52,8 +52,9 @@ course: setup
 # take 1.5, 4 and 1.5 minutes more, and papermill and nbval above already run their cells.
 # `make test BROWSER_RUN_ALL=all` runs every notebook.
 BROWSER_RUN_ALL ?= 00 16 17 18 99
-# The tests run in two processes (pytest-xdist), a test file each at a time, each process
-# with a local cloud of its own. Then two notebook checks run at the same time, each on a
+# The tests run in three processes (pytest-xdist), a test file each at a time, each process
+# with a local cloud of its own: most tests wait on processes and timers, so two cores run
+# three at once (measured: the load stays near 1 with two processes). Then two notebook checks run at the same time, each on a
 # local cloud of its own (scripts/notebook-checks.sh; logs in build/test-logs/): nbval
 # executes every notebook as committed and compares its checked outputs; the runner (papermill, as `make course`) runs
 # the course under the local cloud's AWS timing profile (localcloud/timing.py: roles that
@@ -63,7 +64,7 @@ BROWSER_RUN_ALL ?= 00 16 17 18 99
 # (--quick): the evidence that the notebooks' waits and retries hold on AWS.
 # NOTEBOOKS="19 20" limits both to some notebooks.
 test: setup lint
-	$(PY) -m pytest tests --ignore=tests/browser -n 2 --dist loadfile --durations=15
+	$(PY) -m pytest tests --ignore=tests/browser -n 3 --dist loadfile --durations=15
 	scripts/notebook-checks.sh $(PY) $(NOTEBOOKS)
 	BROWSER_RUN_ALL="$(filter-out all,$(BROWSER_RUN_ALL))" $(PY) -m pytest -p no:cacheprovider tests/browser
 
