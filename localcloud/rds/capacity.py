@@ -23,9 +23,10 @@ The model (`CapacityModel`, deterministic and free of I/O):
 - target = load rounded to the nearest 0.5 ACU, clamped to [max(MinCapacity, 0.5), MaxCapacity].
 - Scaling up is fast: capacity at most doubles each second, and may always rise by 1 ACU/s.
   From 0.5 to 4 ACU takes 3 s.
-- Scaling down is gradual. Once the load has needed less than the current capacity for 5 s,
-  capacity falls by 0.25 ACU/s (one 0.5-ACU step every 2 s) down to the target. From 4 to
-  0.5 ACU takes about 19 s after the load stops.
+- Scaling down is gradual. Once the load has needed less than the current capacity for 3 s,
+  capacity falls by 0.5 ACU/s (one 0.5-ACU step a second) down to the target. From 4 to
+  0.5 ACU takes about 10 s after the load stops, three times as long as the rise (on AWS
+  the fall takes minutes; the shape, not the duration, is the model's).
 - The reported capacity is the model's level rounded up to 0.5 ACU: it moves in 0.5-ACU steps.
 
 Auto-pause applies only when MinCapacity is 0:
@@ -92,8 +93,8 @@ ACU_PER_CORE = 4.0  # 2 GiB per ACU, 8 GiB per vCPU on db.r6g/r7g
 ACU_PER_CONNECTION = 0.1
 UP_FACTOR = 2.0  # capacity may at most double each second ...
 UP_MIN_RATE = 1.0  # ... but may always rise by 1 ACU/s
-DOWN_HOLD = 5.0  # seconds of lower load before scaling down starts
-DOWN_RATE = 0.25  # ACU/s: one 0.5-ACU step every 2 s
+DOWN_HOLD = 3.0  # seconds of lower load before scaling down starts
+DOWN_RATE = 0.5  # ACU/s: one 0.5-ACU step a second
 DEFAULT_AUTO_PAUSE = 300  # AWS's default and minimum SecondsUntilAutoPause
 RESUME_SECONDS = 15.0  # AWS: ≈15 s if paused for less than 24 h ...
 LONG_RESUME_SECONDS = 30.0  # ... ≈30 s if paused longer
