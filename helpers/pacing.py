@@ -90,7 +90,7 @@ LOCAL = Pacing(
     task_stopped=Wait(estimate=5, interval=0.2),
     service_steady=Wait(estimate=15, interval=0.5),
     service_drained=Wait(estimate=10, interval=0.5),
-    ecs_metrics=Wait(estimate=20, interval=2.0),
+    ecs_metrics=Wait(estimate=5, interval=1.0),
     load_balancer_active=Wait(estimate=1, interval=0.5),
     load_balancer_deleted=Wait(estimate=1, interval=0.5),
     interfaces_released=Wait(estimate=1, interval=0.5),

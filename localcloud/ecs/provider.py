@@ -60,8 +60,8 @@ Where the local cloud differs from AWS:
 - Services: rolling deployments only (minimumHealthyPercent 100, maximumPercent 200; no
   circuit breaker, blue/green, capacity provider weights or placement). A task that keeps
   failing is restarted after 1, 2, 4 ... 60 s. AWS/ECS CPUUtilization and MemoryUtilization
-  are sampled every 20 s from the task processes (CPU time and resident memory, as a percent
-  of the task's cpu and memory size).
+  are sampled every 5 s from the task processes (CPU time and resident memory, as a percent
+  of the task's cpu and memory size); AWS publishes them once a minute.
 - Under the AWS timing profile (`localcloud/timing.py`), CreateCluster and RunTask fail with
   AWS's InvalidParameterException while the account's ECS service-linked role is being
   created (the first call creates it), and RunTask while a role of the task definition is

@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 TICK_S = 0.25  # how often services are reconciled
 # AWS/ECS utilisation sampling interval (AWS aggregates per minute); tests shorten it
-SAMPLE_S = float(os.environ.get("LOCALCLOUD_ECS_SAMPLE_SECONDS", 20))
+SAMPLE_S = float(os.environ.get("LOCALCLOUD_ECS_SAMPLE_SECONDS", 5))
 HEALTHY_RESET_S = 10.0  # a task running this long without problems resets the back-off
 
 
