@@ -54,14 +54,15 @@ course: setup
 BROWSER_RUN_ALL ?= 00 16 17 18 99
 # The tests run in three processes (pytest-xdist), a test file each at a time, each process
 # with a local cloud of its own: most tests wait on processes and timers, so two cores run
-# three at once (measured: the load stays near 1 with two processes). Then two notebook checks run at the same time, each on a
-# local cloud of its own (scripts/notebook-checks.sh; logs in build/test-logs/): nbval
-# executes every notebook as committed and compares its checked outputs; the runner (papermill, as `make course`) runs
-# the course under the local cloud's AWS timing profile (localcloud/timing.py: roles that
-# take seconds to propagate, metrics that arrive late, stages that answer 404 at first),
-# each notebook twice in a row (the first run keeps its resources, the second must reuse
-# them, then tears down; any resource left fails the run), with shorter load bursts
-# (--quick): the evidence that the notebooks' waits and retries hold on AWS.
+# three at once (with two processes the load stayed near 1). Then two notebook checks run
+# at the same time, each on a local cloud of its own (scripts/notebook-checks.sh; logs in
+# build/test-logs/): nbval executes every notebook as committed and compares its checked
+# outputs; the runner (papermill, as `make course`) runs the course under the local cloud's
+# AWS timing profile (localcloud/timing.py: roles that take seconds to propagate, metrics
+# that arrive late, stages that answer 404 at first), each notebook twice in a row (the
+# first run keeps its resources, the second must reuse them, then tears down; any resource
+# left fails the run), with shorter load bursts (--quick): the evidence that the notebooks'
+# waits and retries hold on AWS.
 # NOTEBOOKS="19 20" limits both to some notebooks.
 test: setup lint
 	$(PY) -m pytest tests --ignore=tests/browser -n 3 --dist loadfile --durations=15

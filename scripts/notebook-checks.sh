@@ -5,10 +5,9 @@
 #   timing  the course through the runner under the AWS timing profile, each notebook twice.
 # Most of a notebook's time is spent waiting (for tasks, metrics, health checks), so the
 # streams overlap well on two cores. For the whole course the timing check of LATE runs
-# after nbval in the first stream, which balances the two (measured with 22 and 23 late:
-# nbval 4.9 minutes, the timing check of 22-23 3.7, of the rest 10; 24's takes 1.1). Each stream writes its log to
-# build/test-logs/; both logs are printed when both are done, and the script fails if
-# either failed.
+# after nbval in the first stream, which balances the two (measured: nbval 3.9 minutes, the
+# timing check of 22-24 4.4, of the rest 8.3). Each stream writes its log to build/test-logs/;
+# both logs are printed when both are done, and the script fails if either failed.
 # Usage: scripts/notebook-checks.sh PYTHON [NOTEBOOK ...]   (no notebook: all of them)
 set -u
 py="$1"
