@@ -73,8 +73,9 @@ def test_mysql_lifecycle(manager):
         conn.commit()
         cur.execute("SELECT name FROM items WHERE id = 1")
         assert cur.fetchone() == ("widget",)
-        cur.execute("SELECT @@max_connections, @@character_set_server")
-        assert cur.fetchone() == (20, "utf8mb4")
+        cur.execute("SELECT @@max_connections, @@character_set_server, @@tmpdir")
+        # A temporary directory of its own: servers that share /tmp can break each other.
+        assert cur.fetchone() == (20, "utf8mb4", str(ep.data_dir.parent / "tmp"))
 
     again = manager.mysql(owner, user="admin", password="first-pw", database="app")
     assert (again.port, again.pid) == (ep.port, ep.pid)
