@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import ast
 import io
+import json
 import os
 import re
 import shlex
@@ -15,9 +16,10 @@ import tokenize
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import nbformat
+if TYPE_CHECKING:
+    import nbformat
 
 PATTERN_NUMBERS = range(16, 25)
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
@@ -64,7 +66,18 @@ class Parameter:
 
 def read(path: Path) -> nbformat.NotebookNode:
     """Read a notebook file as nbformat v4."""
+    # Imported here, not at the top: importing nbformat's schema validator takes about a
+    # second, and every notebook's kernel imports this module (helpers.catalog walks them all).
+    import nbformat
+
     return nbformat.read(str(path), as_version=4)
+
+
+def write(nb: nbformat.NotebookNode, path: Path) -> None:
+    """Write a notebook file."""
+    import nbformat  # see read()
+
+    nbformat.write(nb, str(path))
 
 
 def notebook_number(path: Path | str) -> str:
@@ -358,6 +371,8 @@ def writefile_targets(nb_path: Path) -> dict[Path, str]:
 
 def without_aws_only_cells(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """A copy of the notebook whose aws-only code cells are raw cells, which nothing executes."""
+    import nbformat  # see read()
+
     copy = nbformat.from_dict(nb)
     for i, cell in enumerate(copy.cells):
         if cell.cell_type == "code" and AWS_ONLY_TAG in _tags(cell):
@@ -443,7 +458,9 @@ class MapEntry:
 
 def map_entry(path: Path) -> MapEntry:
     """A notebook's line of the course map, read from its title and 'Runtime and cost'."""
-    cells = [c for c in read(path).cells if c.cell_type == "markdown"]
+    # Plain JSON: notebook 00 draws the map, and nbformat's validator is slow to import.
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    cells = [c for c in nb.get("cells", []) if c.get("cell_type") == "markdown"]
     title_line = next((x for x in _source(cells[0]).splitlines() if x.strip()), "") if cells else ""
     title = title_line.lstrip("# ").split("·", 1)[-1].strip()
     runtime = next((_source(c) for c in cells if _source(c).startswith("## Runtime")), "")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import os
 import secrets
 import signal
@@ -29,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import yaml
 
 from helpers.notebooks import (
@@ -38,6 +38,7 @@ from helpers.notebooks import (
     notebook_number,
     read,
     without_aws_only_cells,
+    write,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -199,7 +200,7 @@ def _first_line(text: str) -> str:
 def first_error(output_path: Path, log_text: str) -> str:
     """The first error of a failed run: the failing cell's exception, else the log's last one."""
     if output_path.exists():
-        for cell in nbformat.read(str(output_path), as_version=4).cells:
+        for cell in read(output_path).cells:
             for out in cell.get("outputs", []):
                 if out.get("output_type") == "error":
                     return _first_line(f"{out.get('ename')}: {out.get('evalue')}")
@@ -238,8 +239,70 @@ def prepare_input(job: Job, out_dir: Path) -> Path:
         return job.path
     path = out_dir / ".inputs" / job.path.name
     path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(without_aws_only_cells(read(job.path)), str(path))
+    write(without_aws_only_cells(read(job.path)), path)
     return path
+
+
+# A papermill child's program: import papermill (about a second, most of it nbformat's schema
+# validator) while the notebook before it runs, then read its arguments and its log's path.
+_PAPERMILL_CHILD = """
+import json, os, sys, traceback
+try:
+    from papermill.cli import papermill
+except Exception:
+    papermill, failure = None, traceback.format_exc()
+request = sys.stdin.readline()
+if not request:
+    sys.exit(0)  # the runner had no more notebooks
+argv, log = json.loads(request)
+fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.dup2(fd, 1)
+os.dup2(fd, 2)
+if papermill is None:
+    sys.exit(failure)
+papermill.main(args=argv, prog_name="papermill")
+"""
+
+
+class Papermill:
+    """Starts papermill child processes, each with papermill imported before it is needed."""
+
+    def __init__(self) -> None:
+        self._spare: subprocess.Popen[bytes] | None = None
+
+    def _child(self) -> subprocess.Popen[bytes]:
+        # A session of its own, so a timeout can interrupt papermill without hitting us.
+        return subprocess.Popen(
+            [sys.executable, "-u", "-c", _PAPERMILL_CHILD],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def start(self, argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+        """Papermill running `argv`, writing to `log_path`; the next child starts importing."""
+        proc, self._spare = self._spare or self._child(), None
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps([argv, str(log_path)]).encode() + b"\n")
+        proc.stdin.close()
+        self._spare = self._child()
+        return proc
+
+    def close(self) -> None:
+        """End the spare child, which no notebook needs any more."""
+        if self._spare is not None:
+            assert self._spare.stdin is not None
+            self._spare.stdin.close()  # it reads an empty line and exits
+            try:
+                self._spare.wait(INTERRUPT_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                self._spare.kill()
+                self._spare.wait()
+            self._spare = None
+
+
+PAPERMILL = Papermill()
 
 
 def execute(job: Job, out_dir: Path, timeout: float, label: str) -> Result:
@@ -247,28 +310,24 @@ def execute(job: Job, out_dir: Path, timeout: float, label: str) -> Result:
     output_path, log_path = out_dir / job.path.name, out_dir / f"{job.path.stem}.log"
     output_path.unlink(missing_ok=True)  # an old output must not lend this run its error
     source = prepare_input(job, out_dir)
-    command = [sys.executable, "-m", "papermill", str(source), str(output_path)]
+    command = [str(source), str(output_path)]
     command += ["--kernel", KERNEL, "--cwd", str(job.path.parent), "--log-output"]
     command += ["--no-progress-bar", "--execution-timeout", str(max(1, round(timeout)))]
     # YAML rather than -p, so lists, None and floats such as 1e-05 keep their types.
     command += ["--parameters_yaml", yaml.safe_dump(_plain(job.params))]
     start, status = time.monotonic(), "timed out"
-    with log_path.open("wb") as log:
-        # A session of its own, so a timeout can interrupt papermill without hitting us.
-        proc = subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)
-        try:
-            while (remaining := timeout - (time.monotonic() - start)) > 0:
-                try:
-                    status = "passed" if proc.wait(min(HEARTBEAT_SECONDS, remaining)) == 0 else ""
-                    break
-                except subprocess.TimeoutExpired:
-                    if (elapsed := time.monotonic() - start) < timeout:
-                        print(
-                            f"{label}: still running, {elapsed:.0f} s; log: {log_path}", flush=True
-                        )
-        finally:
-            if proc.poll() is None:
-                _stop(proc)
+    proc = PAPERMILL.start(command, log_path)
+    try:
+        while (remaining := timeout - (time.monotonic() - start)) > 0:
+            try:
+                status = "passed" if proc.wait(min(HEARTBEAT_SECONDS, remaining)) == 0 else ""
+                break
+            except subprocess.TimeoutExpired:
+                if (elapsed := time.monotonic() - start) < timeout:
+                    print(f"{label}: still running, {elapsed:.0f} s; log: {log_path}", flush=True)
+    finally:
+        if proc.poll() is None:
+            _stop(proc)
     log_text = log_path.read_text(errors="replace")
     if not status:
         status = "timed out" if "CellTimeoutError" in log_text else "failed"
@@ -396,17 +455,20 @@ def main(
     jobs: list[Job] = []
     # --twice: (keep, first-run folder) then (tear down, output folder); else one plain run.
     passes = [(False, args.output_dir / FIRST_RUN_DIR), (True, args.output_dir)]
-    for i, nb_path in enumerate(notebooks, 1):
-        for cleanup, out_dir in passes if args.twice else [(None, args.output_dir)]:
-            name = nb_path.stem + (" (kept)" if cleanup is False else "")
-            if args.fail_fast and any(r.status != "passed" for r in results):
-                results.append(Result(name, "not run"))
-                continue
-            out_dir.mkdir(parents=True, exist_ok=True)
-            jobs.append(plan_job(nb_path, args, session_run_id, cleanup))
-            label = f"[{i}/{len(notebooks)}] {name}"
-            results.append(run_one(jobs[-1], args, teardown, label, out_dir))
-            results[-1].notebook = name
+    try:
+        for i, nb_path in enumerate(notebooks, 1):
+            for cleanup, out_dir in passes if args.twice else [(None, args.output_dir)]:
+                name = nb_path.stem + (" (kept)" if cleanup is False else "")
+                if args.fail_fast and any(r.status != "passed" for r in results):
+                    results.append(Result(name, "not run"))
+                    continue
+                out_dir.mkdir(parents=True, exist_ok=True)
+                jobs.append(plan_job(nb_path, args, session_run_id, cleanup))
+                label = f"[{i}/{len(notebooks)}] {name}"
+                results.append(run_one(jobs[-1], args, teardown, label, out_dir))
+                results[-1].notebook = name
+    finally:
+        PAPERMILL.close()
     report, clean = leftovers(jobs)
     summary = f"{format_summary(results)}\n\n{report}"
     (args.output_dir / "summary.txt").write_text(summary + "\n")
