@@ -45,29 +45,28 @@ course: setup
 # The notebook runs use a local cloud of their own (private state, free port), stopped at
 # the end whatever happens, so `make test` neither uses nor disturbs a student's daemon.
 # The browser test (tests/browser) opens every notebook in JupyterLab in headless Chromium as
-# committed, and runs a set of them with Run All, checking the rendered page; it runs last, on
-# its own JupyterLab and local cloud. The set (BROWSER_RUN_ALL) keeps the browser test short:
+# committed, and runs a set of them with Run All, checking the rendered page, on its own
+# JupyterLab and local cloud. The set (BROWSER_RUN_ALL) keeps the browser test short:
 # 00, 16, 17, 18 and 99 take about 2 minutes and show every kind of output the course has
 # (course map, cost and metrics tables, charts, progress widgets, teardown); 19, 20 and 21
-# take 1.5, 4 and 1.5 minutes more, and papermill and nbval above already run their cells.
+# take 1.5, 4 and 1.5 minutes more, and papermill and nbval below already run their cells.
 # `make test BROWSER_RUN_ALL=all` runs every notebook.
 BROWSER_RUN_ALL ?= 00 16 17 18 99
-# The tests run in three processes (pytest-xdist), a test file each at a time, each process
+# The tests run in four processes (pytest-xdist), a test file each at a time, each process
 # with a local cloud of its own: most tests wait on processes and timers, so two cores run
-# three at once (with two processes the load stayed near 1). Then two notebook checks run
-# at the same time, each on a local cloud of its own (scripts/notebook-checks.sh; logs in
-# build/test-logs/): nbval executes every notebook as committed and compares its checked
-# outputs; the runner (papermill, as `make course`) runs the course under the local cloud's
-# AWS timing profile (localcloud/timing.py: roles that take seconds to propagate, metrics
-# that arrive late, stages that answer 404 at first), each notebook twice in a row (the
-# first run keeps its resources, the second must reuse them, then tears down; any resource
-# left fails the run), with shorter load bursts (--quick): the evidence that the notebooks'
-# waits and retries hold on AWS.
-# NOTEBOOKS="19 20" limits both to some notebooks.
+# four at once (load 1.5-2.3; 184 s, 219 s with three). Then three notebook checks run at
+# the same time, each on a local cloud of its own (scripts/notebook-checks.sh; logs in
+# build/test-logs/): the browser test above; nbval, which executes every notebook as
+# committed and compares its checked outputs; and the runner (papermill, as `make course`),
+# which runs the course under the local cloud's AWS timing profile (localcloud/timing.py:
+# roles that take seconds to propagate, metrics that arrive late, stages that answer 404 at
+# first), each notebook twice in a row (the first run keeps its resources, the second must
+# reuse them, then tears down; any resource left fails the run), with shorter load bursts
+# (--quick): the evidence that the notebooks' waits and retries hold on AWS.
+# NOTEBOOKS="19 20" limits nbval and the runner to some notebooks.
 test: setup lint
-	$(PY) -m pytest tests --ignore=tests/browser -n 3 --dist loadfile --durations=15
-	scripts/notebook-checks.sh $(PY) $(NOTEBOOKS)
-	BROWSER_RUN_ALL="$(filter-out all,$(BROWSER_RUN_ALL))" $(PY) -m pytest -p no:cacheprovider tests/browser
+	$(PY) -m pytest tests --ignore=tests/browser -n 4 --dist loadfile --durations=15
+	BROWSER_RUN_ALL="$(filter-out all,$(BROWSER_RUN_ALL))" scripts/notebook-checks.sh $(PY) $(NOTEBOOKS)
 
 # Maintainers: re-execute committed notebooks in place (local backend) to refresh their
 # outputs. No parameters are injected and no timings or progress-bar widget states recorded,

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# make test's two notebook checks, in two streams at the same time, each stream against a
+# make test's three notebook checks, in three streams at the same time, each stream against a
 # local cloud of its own:
-#   nbval   every notebook as committed (normal timing), its checked outputs compared;
-#   timing  the course through the runner under the AWS timing profile, each notebook twice.
-# Most of a notebook's time is spent waiting (for tasks, metrics, health checks), so the
-# streams overlap well on two cores. For the whole course the timing check of LATE runs
-# after nbval in the first stream, which balances the two (measured: nbval 3.9 minutes, the
-# timing check of 22-24 4.4, of the rest 8.3). Each stream writes its log to build/test-logs/;
-# both logs are printed when both are done, and the script fails if either failed.
+#   nbval    every notebook as committed (normal timing), its checked outputs compared;
+#   timing   the course through the runner under the AWS timing profile, each notebook twice;
+#   browser  the notebooks in JupyterLab in headless Chromium (tests/browser; which ones are
+#            run with Run All: BROWSER_RUN_ALL, see the Makefile).
+# Most of a notebook's time is spent waiting (for tasks, metrics, health checks): with two
+# streams the load stayed between 1 and 2.4, so the cores have room for the browser's. For
+# the whole course the timing check of LATE runs after nbval in the first stream, which
+# balances the first two (measured: nbval 3.9 minutes, the timing check of 22-24 4.4, of the
+# rest 8.3; the browser 2.5 on its own). Each stream writes its log to build/test-logs/;
+# all logs are printed when all are done, and the script fails if any failed.
 # Usage: scripts/notebook-checks.sh PYTHON [NOTEBOOK ...]   (no notebook: all of them)
 set -u
 py="$1"
@@ -67,6 +70,7 @@ else
     start nbval nbval_then_timing "${LATE[@]}"
     start timing timing build/test-executed "${early[@]}"
 fi
+start browser "$py" -m pytest -p no:cacheprovider tests/browser
 
 trap 'kill "${pids[@]}" 2>/dev/null' INT TERM
 began=$SECONDS

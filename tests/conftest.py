@@ -21,10 +21,14 @@ pytest_plugins = ["live_fixtures"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that needs the session's daemon, so `-m "not localcloud"` skips it."""
+    """Mark the tests that need the session's daemon; put the files of long tests first."""
     for item in items:
-        if "cloud" in getattr(item, "fixturenames", ()):
+        if "cloud" in getattr(item, "fixturenames", ()):  # so `-m "not localcloud"` skips them
             item.add_marker(pytest.mark.localcloud)
+    # pytest-xdist (make test) hands out whole files in collection order: a file with a long
+    # test handed out last would run on alone after the other processes have finished.
+    long_files = {item.path for item in items if item.get_closest_marker("long")}
+    items.sort(key=lambda item: item.path not in long_files)  # stable: file order is kept
 
 
 @pytest.fixture(scope="session")

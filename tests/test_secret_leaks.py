@@ -118,6 +118,7 @@ def test_log_files_are_read_from_the_state_directory(tmp_path: Path) -> None:
 # ----- notebook 22 against the private daemon -------------------------------------------------
 
 
+@pytest.mark.long
 def test_notebook_22_shows_and_logs_no_password(
     cloud: object, cloud_state: Path, tmp_path: Path
 ) -> None:

@@ -216,6 +216,7 @@ def _zombie(pid: int) -> bool:
         return True
 
 
+@pytest.mark.long
 def test_up_and_down_after_kill_9_leave_no_process_of_the_old_daemon(private_state: Path):
     lab = helpers.connect("local", run_id="crash", quiet=True)
     orphans, storm, digest = _start_everything(lab, private_state)

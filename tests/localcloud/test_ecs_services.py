@@ -294,6 +294,7 @@ def test_create_service_checks_what_aws_checks(env):
         elb.delete_target_group(TargetGroupArn=lonely)
 
 
+@pytest.mark.long
 def test_service_behind_alb_registers_targets_and_replaces_unhealthy(env):
     ecs, elb, name = env["ecs"], env["elb"], f"web-{env['unique']}"
     group_arn = env["group"]["TargetGroupArn"]
@@ -385,6 +386,7 @@ def test_service_behind_alb_registers_targets_and_replaces_unhealthy(env):
     )
 
 
+@pytest.mark.long
 def test_container_health_checks_drive_task_replacement(env):
     ecs, cluster, name = env["ecs"], env["cluster"], f"checked-{env['unique']}"
     web = ecs.describe_task_definition(taskDefinition=env["definition"])["taskDefinition"]

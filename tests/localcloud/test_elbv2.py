@@ -310,6 +310,7 @@ def test_forwarding_adds_aws_headers_and_streams_bodies(alb: Alb, targets):
     assert headers["X-Served-By"] == "a"  # the target's own headers pass through
 
 
+@pytest.mark.long
 def test_unhealthy_target_is_skipped_and_all_unhealthy_fails_open(alb: Alb, targets):
     group = alb.target_group()
     url = alb.create(group)
@@ -335,6 +336,7 @@ def test_unhealthy_target_is_skipped_and_all_unhealthy_fails_open(alb: Alb, targ
     assert {echo(url + "/")["target"] for _ in range(6)} == {"good"}
 
 
+@pytest.mark.long
 def test_target_that_is_down_gives_502(alb: Alb, targets):
     group = alb.target_group()
     url = alb.create(group)

@@ -403,6 +403,7 @@ def test_throttled_function_is_retried_without_using_up_retries(module_lab, setu
     assert s.batches(s.dead) == []
 
 
+@pytest.mark.long
 def test_records_older_than_the_maximum_age_are_discarded(module_lab, setup):
     s = setup("raise")
     uuid = s.map(

@@ -164,6 +164,7 @@ def _succeeds(call: Any, **params: Any) -> Any:
         return None
 
 
+@pytest.mark.long
 def test_metric_data_become_readable_after_the_ingestion_delay(aws_lab):
     cloudwatch = aws_lab.client("cloudwatch")
     namespace = unique("Timing")
@@ -326,6 +327,7 @@ def _sequence(read: Any, until: str, timeout: float = 60) -> list[str]:
     return seen
 
 
+@pytest.mark.long
 def test_aurora_clusters_and_instances_take_time_to_create_and_delete(aws_lab):
     rds = aws_lab.client("rds")
     clusters = AuroraClusters(rds)
@@ -383,6 +385,7 @@ def _refused(host: str, port: int) -> bool:
         return True
 
 
+@pytest.mark.long
 def test_an_rds_proxy_refuses_connections_until_it_is_available(aws_lab):
     rds, iam = aws_lab.client("rds"), aws_lab.client("iam")
     clusters = AuroraClusters(rds)
@@ -486,6 +489,7 @@ def test_a_load_balancer_serves_only_once_it_is_active(aws_lab):
     ec2.delete_security_group(GroupId=group)
 
 
+@pytest.mark.long
 def test_a_vpc_function_is_pending_and_its_interfaces_outlive_it(aws_lab):
     ec2, client = aws_lab.client("ec2"), aws_lab.client("lambda")
     subnet = ec2.describe_subnets()["Subnets"][0]
