@@ -63,6 +63,12 @@ class UnsafePackage(OSError):
         self.package = package
 
 
+# Cold starts come in storms, one thread each, and Python 3.11's ast.parse is not safe to run
+# in several threads at once ("SystemError: AST constructor recursion depth mismatch", seen
+# under a 50-request load; CPython issue gh-106905).
+_PARSE_LOCK = threading.Lock()
+
+
 def top_level_imports(source: str) -> list[str]:
     """The top-level names of absolute imports run when the module is imported, in order.
 
@@ -70,7 +76,8 @@ def top_level_imports(source: str) -> list[str]:
     `if`, `try` and `with` blocks run at import and count.
     """
     names: list[str] = []
-    pending = list(ast.parse(source).body)
+    with _PARSE_LOCK:
+        pending = list(ast.parse(source).body)
     while pending:
         node = pending.pop(0)
         if isinstance(node, ast.Import):
@@ -104,6 +111,9 @@ def preloadable(handler: str, roots: Iterable[str]) -> list[str]:
                     names = top_level_imports(candidate.read_text(encoding="utf-8"))
                 except (OSError, SyntaxError, ValueError):
                     return []  # the child reports the error at its INIT, as on Lambda
+                except Exception:  # preloading only saves time: it must never fail an invoke
+                    log.exception("cannot read the imports of %s; preloading none", candidate)
+                    return []
                 own = {module.split(".")[0]}
                 return [n for n in names if n not in own and not _is_own(n, roots)]
     return []

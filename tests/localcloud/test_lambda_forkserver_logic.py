@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from localcloud.lambda_ import forkserver
 from localcloud.lambda_.forkserver import ForkServers, preloadable, top_level_imports
 from localcloud.lambda_.functions import FunctionSpec
 from localcloud.lambda_.worker import Worker
@@ -67,6 +68,21 @@ def test_preloadable_leaves_out_the_functions_own_modules(tmp_path: Path):
     assert preloadable("missing.handler", [str(task)]) == []
     (task / "broken.py").write_text("import boto3\ndef (:\n")
     assert preloadable("broken.handler", [str(task)]) == []
+
+
+def test_a_failure_to_read_the_imports_preloads_nothing_instead_of_failing_the_invoke(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    """Python 3.11's ast.parse can fail with a SystemError when threads parse at once."""
+    (tmp_path / "app.py").write_text("import json\n")
+
+    def mismatch(source: str) -> list[str]:
+        raise SystemError("AST constructor recursion depth mismatch (before=72, after=65)")
+
+    monkeypatch.setattr(forkserver, "top_level_imports", mismatch)
+    with caplog.at_level(logging.ERROR, logger="localcloud.lambda_.forkserver"):
+        assert preloadable("app.handler", [str(tmp_path)]) == []
+    assert "preloading none" in caplog.text
 
 
 def test_a_python_that_cannot_run_the_fork_server_falls_back_and_says_why_once(
