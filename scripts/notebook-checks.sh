@@ -5,12 +5,14 @@
 #   timing   the course through the runner under the AWS timing profile, each notebook twice;
 #   browser  the notebooks in JupyterLab in headless Chromium (tests/browser; which ones are
 #            run with Run All: BROWSER_RUN_ALL, see the Makefile).
-# Most of a notebook's time is spent waiting (for tasks, metrics, health checks): with two
-# streams the load stayed between 1 and 2.4, so the cores have room for the browser's. For
-# the whole course the timing check of LATE runs after nbval in the first stream, which
-# balances the first two (measured: nbval 3.9 minutes, the timing check of 22-24 4.4, of the
-# rest 8.3; the browser 2.5 on its own). Each stream writes its log to build/test-logs/;
-# all logs are printed when all are done, and the script fails if any failed.
+# Most of a notebook's time is spent waiting (for tasks, metrics, health checks), so the
+# streams overlap on two cores. For the whole course the timing check is shared out: the
+# notebooks of AFTER_NBVAL and AFTER_BROWSER are timed in those streams once their check is
+# done, which balances the three (measured: 7.6 minutes in all; nbval 4.1 and then 22 and
+# 23 3.3, the rest 6.6, the browser 3.1 and then 21 and 24 2.7; with 22-24 after nbval and
+# the browser test after both streams, 8.5 and 2.9 minutes).
+# Each stream writes its log to build/test-logs/; all logs are printed when all are done,
+# and the script fails if any failed.
 # Usage: scripts/notebook-checks.sh PYTHON [NOTEBOOK ...]   (no notebook: all of them)
 set -u
 py="$1"
@@ -32,10 +34,14 @@ start() {  # start NAME COMMAND...: run COMMAND in the background with a private
     names+=("$name")
 }
 
-LATE=(22 23 24)
+AFTER_NBVAL=(22 23)
+AFTER_BROWSER=(21 24)
 nbval() {  # nbval NOTEBOOK_PATH...
     "$py" -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
         --nbval-sanitize-with tests/sanitize.cfg "$@"
+}
+browser() {
+    "$py" -m pytest -p no:cacheprovider tests/browser
 }
 timing() {  # timing OUTPUT_DIR [NOTEBOOK...]
     local out="$1"
@@ -45,10 +51,15 @@ timing() {  # timing OUTPUT_DIR [NOTEBOOK...]
     LOCALCLOUD_LIFECYCLE_FACTOR=0.05 "$py" -m helpers.runner --timing aws --twice --quick \
         --output-dir "$out" "$@"
 }
-nbval_then_timing() {  # nbval_then_timing NOTEBOOK...: nbval of all, then timing of these
+nbval_all() {
     nbval notebooks/
+}
+then_timing() {  # then_timing NAME CHECK [NOTEBOOK...]: the CHECK function, then these timed
+    local name="$1" check="$2"
+    shift 2
+    "$check"
     local checked=$?
-    timing build/test-executed-late "$@"
+    timing "build/test-executed-$name" "$@"
     local timed=$?
     [ "$checked" -eq 0 ] && [ "$timed" -eq 0 ]
 }
@@ -60,17 +71,19 @@ if [ "$#" -gt 0 ]; then
     for notebook in "$@"; do nbval_paths+=(notebooks/"$notebook"_*.ipynb); done
     start nbval nbval "${nbval_paths[@]}"
     start timing timing build/test-executed "$@"
+    start browser browser
 else
-    early=()
+    shared=" ${AFTER_NBVAL[*]} ${AFTER_BROWSER[*]} "
+    rest=()
     for path in notebooks/[0-9][0-9]_*.ipynb; do
         number=$(basename "$path")
         number=${number%%_*}
-        [[ " ${LATE[*]} " == *" $number "* ]] || early+=("$number")
+        [[ "$shared" == *" $number "* ]] || rest+=("$number")
     done
-    start nbval nbval_then_timing "${LATE[@]}"
-    start timing timing build/test-executed "${early[@]}"
+    start nbval then_timing nbval nbval_all "${AFTER_NBVAL[@]}"
+    start timing timing build/test-executed "${rest[@]}"
+    start browser then_timing browser browser "${AFTER_BROWSER[@]}"
 fi
-start browser "$py" -m pytest -p no:cacheprovider tests/browser
 
 trap 'kill "${pids[@]}" 2>/dev/null' INT TERM
 began=$SECONDS
