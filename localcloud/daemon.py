@@ -8,6 +8,7 @@ state directory; everything here finds it through that file. Calls that change s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -165,6 +166,7 @@ def down(timeout: float = 20.0) -> list[str]:
         if not _wait_gone(info.pid, timeout):
             os.kill(info.pid, signal.SIGKILL)
             _wait_gone(info.pid, 5.0)
+        _reap(info.pid)
         stopped.append(f"daemon pid {info.pid}")
     daemon_info_path(state_dir()).unlink(missing_ok=True)
     # The daemon stops its own processes; these are what a crashed daemon left.
@@ -234,6 +236,17 @@ def _alive(pid: int) -> bool:
             return stat.read().split(") ")[-1][:1] != "Z"
     except FileNotFoundError:
         return True
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status of a daemon this process started, so that no zombie is left.
+
+    Otherwise only the garbage collection of up()'s Popen object would: a notebook kernel
+    or a test that restarts the daemon kept the old one as a zombie until then.
+    """
+    # ChildProcessError: started by another process (a terminal's `localcloud up`), which reaps it
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:

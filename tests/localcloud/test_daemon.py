@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import os
 import subprocess
@@ -10,6 +11,8 @@ import sys
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import psutil
 
 import helpers
 from localcloud import daemon
@@ -152,11 +155,16 @@ def test_reset_wipes_state(lab):
 def test_down_stops_the_daemon_and_leaves_no_process(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("LOCALCLOUD_STATE_DIR", str(tmp_path))
     monkeypatch.setenv("LOCALCLOUD_PORT", "0")
-    info = daemon.up(quiet=True)
-    assert daemon.running() == info
-    assert info.endpoint.startswith("http://127.0.0.1:")
-    stopped = daemon.down()
+    gc.disable()  # down() must reap the daemon, not the garbage collection of up()'s Popen
+    try:
+        info = daemon.up(quiet=True)
+        assert daemon.running() == info
+        assert info.endpoint.startswith("http://127.0.0.1:")
+        stopped = daemon.down()
+    finally:
+        gc.enable()
     assert stopped == [f"daemon pid {info.pid}"]
+    assert not psutil.pid_exists(info.pid)  # not even a zombie of this process
     assert daemon.running() is None
     ours = [
         p
