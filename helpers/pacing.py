@@ -67,6 +67,9 @@ class Pacing:
     # first hold (estimate), doubled until every call has an environment of its own.
     lambda_environments_started: Wait
     rds_proxy_metrics: Wait  # AWS/RDS proxy metrics appear in CloudWatch
+    # Lambda event source mappings: Creating, Updating, Enabling or Disabling settles; Deleting
+    mapping_settled: Wait
+    mapping_deleted: Wait
     # ElastiCache Serverless
     cache_available: Wait  # a new serverless cache leaves `creating`
     cache_deleted: Wait
@@ -113,6 +116,8 @@ LOCAL = Pacing(
     lambda_interfaces_released=Wait(estimate=1, interval=0.5, timeout=120),
     lambda_environments_started=Wait(estimate=2, interval=2, timeout=120),
     rds_proxy_metrics=Wait(estimate=3, interval=1.0, timeout=60),
+    mapping_settled=Wait(estimate=1, interval=0.25, timeout=300),  # a second locally
+    mapping_deleted=Wait(estimate=1, interval=0.25, timeout=300),
     cache_available=Wait(estimate=2, interval=0.5, timeout=120),
     cache_deleted=Wait(estimate=1, interval=0.5, timeout=120),
     cache_metrics=Wait(estimate=3, interval=1.0, timeout=60),
@@ -154,6 +159,8 @@ AWS = Pacing(
     # cold start takes seconds.
     lambda_environments_started=Wait(estimate=10, interval=10, timeout=300),
     rds_proxy_metrics=Wait(estimate=180, interval=20.0, timeout=900),
+    mapping_settled=Wait(estimate=30, interval=2.0, timeout=300),
+    mapping_deleted=Wait(estimate=10, interval=2.0, timeout=300),
     # "under a minute" per AWS's launch post; guides report 2 to 4 minutes, deletion several.
     cache_available=Wait(estimate=120, interval=10.0, timeout=1200),
     cache_deleted=Wait(estimate=180, interval=10.0, timeout=1800),

@@ -78,7 +78,7 @@ def ensure_event_source_mapping(
         lab.ledger.record(MAPPING_KIND, _mapping_name(mapping), _pattern_of(function_name))
     else:
         mapping = found[0]
-        _wait_mapping(client, mapping["UUID"], "previous change")
+        _wait_mapping(lab, mapping["UUID"], "previous change")
         changes = {k: v for k, v in desired.items() if mapping.get(k) != v}
         if enabled != (mapping["State"] == "Enabled"):
             changes["Enabled"] = enabled
@@ -87,7 +87,7 @@ def ensure_event_source_mapping(
             lab.ledger.record(
                 MAPPING_KIND, _mapping_name(mapping), _pattern_of(function_name), "updated"
             )
-    return _wait_mapping(client, mapping["UUID"], "enabling" if enabled else "disabling")
+    return _wait_mapping(lab, mapping["UUID"], "enabling" if enabled else "disabling")
 
 
 def log_lines(lab: Lab, function_name: str, *, since: float, containing: str = "") -> list[str]:
@@ -106,14 +106,15 @@ def log_lines(lab: Lab, function_name: str, *, since: float, containing: str = "
     return [text for _, text in lines if containing in text]
 
 
-def _wait_mapping(client: Any, uuid: str, what: str) -> dict[str, Any]:
+def _wait_mapping(lab: Lab, uuid: str, what: str) -> dict[str, Any]:
     """The mapping once it is Enabled or Disabled (AWS takes up to a minute or two)."""
+    client = lab.client("lambda")
 
     def settled() -> dict[str, Any] | None:
         mapping = client.get_event_source_mapping(UUID=uuid)
         return mapping if mapping["State"] in ("Enabled", "Disabled") else None
 
-    return wait_for(settled, what=f"event source mapping: {what}", timeout=300, estimate=30)
+    return wait_for(settled, what=f"event source mapping: {what}", pace=lab.pace.mapping_settled)
 
 
 def _mapping_name(mapping: dict[str, Any]) -> str:
@@ -157,7 +158,7 @@ def _delete_mapping(lab: Lab, resource: cleanup.Resource) -> None:
             return True
         return False
 
-    wait_for(gone, what="event source mapping: deleting", timeout=300, estimate=10)
+    wait_for(gone, what="event source mapping: deleting", pace=lab.pace.mapping_deleted)
 
 
 # Deleted before the function (and the queue it reports failures to).
