@@ -309,6 +309,7 @@ def execute(job: Job, out_dir: Path, timeout: float, label: str) -> Result:
     """Run one notebook with papermill in a child process, within the wall-clock timeout."""
     output_path, log_path = out_dir / job.path.name, out_dir / f"{job.path.stem}.log"
     output_path.unlink(missing_ok=True)  # an old output must not lend this run its error
+    log_path.write_bytes(b"")  # nor an old log: the child opens it only once it runs
     source = prepare_input(job, out_dir)
     command = [str(source), str(output_path)]
     command += ["--kernel", KERNEL, "--cwd", str(job.path.parent), "--log-output"]
