@@ -63,9 +63,9 @@ class UnsafePackage(OSError):
         self.package = package
 
 
-# Cold starts come in storms, one thread each, and Python 3.11's ast.parse is not safe to run
-# in several threads at once ("SystemError: AST constructor recursion depth mismatch", seen
-# under a 50-request load; CPython issue gh-106905).
+# Cold starts come in storms, one thread each, and Python 3.11's ast.parse failed once when
+# several ran at once ("SystemError: AST constructor recursion depth mismatch", seen under a
+# 50-request load; CPython issue gh-106905 reports the error from threaded programs).
 _PARSE_LOCK = threading.Lock()
 
 
