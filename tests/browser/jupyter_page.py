@@ -258,7 +258,9 @@ def _run_all(page: Page, result: Result, progress_shot: Path) -> None:
             # Photograph a bar that has been filling for a while, once per notebook.
             if progress_shot not in result.screenshots and time.monotonic() - bar_since > 1.5:
                 _photograph_progress(page, bar, progress_shot, result)
-        if started and not busy:
+        # The kernel's "| Idle" too: a queued cell JupyterLab has not drawn yet shows no [*].
+        idle = page.query_selector("#jp-main-statusbar :text('| Idle')") is not None
+        if started and not busy and idle:
             return
         if not started and time.monotonic() > deadline - RUN_TIMEOUT + 60:
             result.problems.append("Run All did not start a single cell in 60 s")
@@ -307,6 +309,12 @@ root => {
 
 def _check(page: Page, lab: JupyterLab, result: Result, figures: int, ran: bool = True) -> None:
     """Read the page and note every problem a student would see."""
+    # Scrolling each cell into view makes JupyterLab render the ones it defers (on a busy
+    # machine even some of a short notebook's): before the prompts are read, or a cell that
+    # never ran could be missing from them.
+    for cell in page.query_selector_all(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell"):
+        cell.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
     prompts = _prompts(page)
     result.code_cells = len(prompts)
     expected = [f"[{n}]:" for n in range(1, len(prompts) + 1)]
@@ -315,10 +323,6 @@ def _check(page: Page, lab: JupyterLab, result: Result, figures: int, ran: bool 
         result.problems.append(
             f"not every code cell ran in order: prompts {prompts} (not run: code cells {not_run})"
         )
-    # Scrolling each cell into view makes JupyterLab render the ones it defers.
-    for cell in page.query_selector_all(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell"):
-        cell.scroll_into_view_if_needed()
-    page.wait_for_timeout(500)
     _wait_for_images(page)
     state = page.eval_on_selector(".jp-NotebookPanel:not(.lm-mod-hidden)", _PAGE_STATE)
     result.figures = state["figures"]
