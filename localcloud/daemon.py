@@ -238,15 +238,19 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def _reap(pid: int) -> None:
+def _reap(pid: int, timeout: float = 5.0) -> None:
     """Collect the exit status of a daemon this process started, so that no zombie is left.
 
     Otherwise only the garbage collection of up()'s Popen object would: a notebook kernel
-    or a test that restarts the daemon kept the old one as a zombie until then.
+    or a test that restarts the daemon kept the old one as a zombie until then. The wait is
+    repeated because the daemon's main thread can show as a zombie while its other threads
+    are still exiting, and until they have, there is no exit status to collect.
     """
+    deadline = time.monotonic() + timeout
     # ChildProcessError: started by another process (a terminal's `localcloud up`), which reaps it
     with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
+        while os.waitpid(pid, os.WNOHANG) == (0, 0) and time.monotonic() < deadline:
+            time.sleep(0.01)
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
+from polling import wait_until
 
 import helpers
 from localcloud import daemon
@@ -173,6 +174,24 @@ def test_down_stops_the_daemon_and_leaves_no_process(tmp_path: Path, monkeypatch
     ]
     assert ours == []
     assert daemon.down() == []  # a second down is harmless
+
+
+MAIN_THREAD_EXITS_FIRST = textwrap.dedent(
+    """
+    import ctypes, os, threading, time
+    threading.Thread(target=lambda: (time.sleep(0.5), os._exit(0))).start()
+    ctypes.CDLL(None).pthread_exit(None)
+    """
+)
+
+
+def test_down_reaps_a_daemon_whose_main_thread_exits_before_its_other_threads():
+    child = subprocess.Popen([sys.executable, "-c", MAIN_THREAD_EXITS_FIRST])
+    stat = Path(f"/proc/{child.pid}/stat")
+    wait_until(lambda: stat.read_text().split(") ")[-1][:1] == "Z", what="main thread exited")
+    assert psutil.Process(child.pid).num_threads() >= 1  # the process has not exited yet
+    daemon._reap(child.pid)
+    assert not psutil.pid_exists(child.pid)  # reaped, once the last thread was gone
 
 
 def _cmdline_and_env(proc: Path) -> bytes:
