@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import json
 import os
 import secrets
 import signal
@@ -40,6 +39,7 @@ from helpers.notebooks import (
     without_aws_only_cells,
     write,
 )
+from helpers.papermill_process import Papermill
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
@@ -243,65 +243,6 @@ def prepare_input(job: Job, out_dir: Path) -> Path:
     return path
 
 
-# A papermill child's program: import papermill (about a second, most of it nbformat's schema
-# validator) while the notebook before it runs, then read its arguments and its log's path.
-_PAPERMILL_CHILD = """
-import json, os, sys, traceback
-try:
-    from papermill.cli import papermill
-except Exception:
-    papermill, failure = None, traceback.format_exc()
-request = sys.stdin.readline()
-if not request:
-    sys.exit(0)  # the runner had no more notebooks
-argv, log = json.loads(request)
-fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-os.dup2(fd, 1)
-os.dup2(fd, 2)
-if papermill is None:
-    sys.exit(failure)
-papermill.main(args=argv, prog_name="papermill")
-"""
-
-
-class Papermill:
-    """Starts papermill child processes, each with papermill imported before it is needed."""
-
-    def __init__(self) -> None:
-        self._spare: subprocess.Popen[bytes] | None = None
-
-    def _child(self) -> subprocess.Popen[bytes]:
-        # A session of its own, so a timeout can interrupt papermill without hitting us.
-        return subprocess.Popen(
-            [sys.executable, "-u", "-c", _PAPERMILL_CHILD],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-
-    def start(self, argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
-        """Papermill running `argv`, writing to `log_path`; the next child starts importing."""
-        proc, self._spare = self._spare or self._child(), None
-        assert proc.stdin is not None
-        proc.stdin.write(json.dumps([argv, str(log_path)]).encode() + b"\n")
-        proc.stdin.close()
-        self._spare = self._child()
-        return proc
-
-    def close(self) -> None:
-        """End the spare child, which no notebook needs any more."""
-        if self._spare is not None:
-            assert self._spare.stdin is not None
-            self._spare.stdin.close()  # it reads an empty line and exits
-            try:
-                self._spare.wait(INTERRUPT_GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                self._spare.kill()
-                self._spare.wait()
-            self._spare = None
-
-
 PAPERMILL = Papermill()
 
 
@@ -317,7 +258,7 @@ def execute(job: Job, out_dir: Path, timeout: float, label: str) -> Result:
     # YAML rather than -p, so lists, None and floats such as 1e-05 keep their types.
     command += ["--parameters_yaml", yaml.safe_dump(_plain(job.params))]
     start, status = time.monotonic(), "timed out"
-    proc = PAPERMILL.start(command, log_path)
+    proc = PAPERMILL.start(command, log_path, kernel=KERNEL, directory=job.path.parent)
     try:
         while (remaining := timeout - (time.monotonic() - start)) > 0:
             try:

@@ -471,24 +471,3 @@ def test_runner_stops_a_notebook_at_its_timeout_and_still_tears_down(tmp_path: P
     assert re.search(r"^16_slow +timed out +[\d.]+ +done +no result within 8 s", summary, re.M)
     assert re.search(r"^17_after +not run", summary, re.MULTILINE)  # because of --fail-fast
     assert teardown.calls == [("16", "local", "eu-west-1", "dev")]
-
-
-def test_papermill_children_log_an_import_failure_and_the_spare_ends_on_close(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A child imports papermill before it is given a notebook: a failure lands in the log."""
-    shadow = tmp_path / "shadow" / "papermill"
-    shadow.mkdir(parents=True)
-    (shadow / "__init__.py").write_text("raise ImportError('papermill is broken here')\n")
-    monkeypatch.setenv("PYTHONPATH", str(shadow.parent))
-    children = runner.Papermill()
-    log = tmp_path / "16_x.log"
-
-    proc = children.start(["in.ipynb", "out.ipynb"], log)
-    spare = children._spare
-
-    assert proc.wait(60) != 0
-    assert "ImportError: papermill is broken here" in log.read_text()
-    assert spare is not None and spare.poll() is None  # the next child waits for its notebook
-    children.close()
-    assert spare.poll() == 0
