@@ -66,6 +66,9 @@ class Pacing:
     # Parallel calls holding their execution environments while the others arrive: the
     # first hold (estimate), doubled until every call has an environment of its own.
     lambda_environments_started: Wait
+    # Seconds from sending a storm's calls to the instant they all connect: enough for every
+    # call to reach its handler, which waits for the others there.
+    storm_lead_s: float
     rds_proxy_metrics: Wait  # AWS/RDS proxy metrics appear in CloudWatch
     # Lambda event source mappings: Creating, Updating, Enabling or Disabling settles; Deleting
     mapping_settled: Wait
@@ -114,7 +117,9 @@ LOCAL = Pacing(
     rds_proxy_targets_available=Wait(estimate=3, interval=0.5, timeout=120),
     rds_proxy_deleted=Wait(estimate=2, interval=0.5, timeout=120),
     lambda_interfaces_released=Wait(estimate=1, interval=0.5, timeout=120),
-    lambda_environments_started=Wait(estimate=2, interval=2, timeout=120),
+    # Warm environments answer 120 parallel calls in well under a second here.
+    lambda_environments_started=Wait(estimate=1, interval=1, timeout=120),
+    storm_lead_s=1.0,
     rds_proxy_metrics=Wait(estimate=3, interval=1.0, timeout=60),
     mapping_settled=Wait(estimate=1, interval=0.25, timeout=300),  # a second locally
     mapping_deleted=Wait(estimate=1, interval=0.25, timeout=300),
@@ -158,6 +163,7 @@ AWS = Pacing(
     # Lambda adds up to 1,000 environments per function every 10 s; a VPC image function's
     # cold start takes seconds.
     lambda_environments_started=Wait(estimate=10, interval=10, timeout=300),
+    storm_lead_s=2.0,  # 100-odd HTTPS calls from a laptop
     rds_proxy_metrics=Wait(estimate=180, interval=20.0, timeout=900),
     mapping_settled=Wait(estimate=30, interval=2.0, timeout=300),
     mapping_deleted=Wait(estimate=10, interval=2.0, timeout=300),

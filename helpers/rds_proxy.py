@@ -332,7 +332,7 @@ def storm(
     if not pins:
         _wait_out_minute_of_earlier_pins(lab, function_name)
     environments = start_environments(lab, function_name, invocations)
-    start_at = time.time() + 2.0  # every call is at its handler before then
+    start_at = time.time() + lab.pace.storm_lead_s
     calls = _invoke_all(lab, function_name, [{**payload, "start_at": start_at}] * invocations)
     if pins:
         parts = naming.parse_name(function_name)

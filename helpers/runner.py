@@ -55,7 +55,7 @@ FIRST_RUN_DIR = "first-run"  # where --twice keeps the first run's executed note
 QUICK_PARAMETERS: dict[str, dict[str, str]] = {
     "18_fargate_http_service": {"LOAD_REQUESTS": "100"},
     "19_aurora_data_api": {"LOAD_SECONDS": "5", "LOAD_CALLERS": "2"},
-    "20_rds_proxy": {"STORM_EXTRA": "15", "HOLD_SECONDS": "3"},
+    "20_rds_proxy": {"STORM_EXTRA": "15"},
     "21_dynamodb_streams": {"LOAD_SECONDS": "5"},
     "22_fargate_aurora_proxy": {"LOAD_REQUESTS": "200", "RACE_CLIENTS": "10"},
     "23_elasticache_cache_aside": {"SEED_TIMEOUT_S": "3", "LATENCY_SAMPLES": "5"},
