@@ -58,7 +58,7 @@ QUICK_PARAMETERS: dict[str, dict[str, str]] = {
     "20_rds_proxy": {"STORM_EXTRA": "15"},
     "21_dynamodb_streams": {"LOAD_SECONDS": "5"},
     "22_fargate_aurora_proxy": {"LOAD_REQUESTS": "200", "RACE_CLIENTS": "10"},
-    "23_elasticache_cache_aside": {"SEED_TIMEOUT_S": "3", "LATENCY_SAMPLES": "5"},
+    "23_elasticache_cache_aside": {"LATENCY_SAMPLES": "5"},
     "24_rest_api_postgres": {"LOAD_REQUESTS": "50"},
 }
 
