@@ -6,9 +6,11 @@ ipykernel. The runner keeps one spare process that does both ahead of time; when
 notebook starts, the spare gets its arguments and log path on stdin and runs it at once.
 
 Its kernel is started in the directory and with the kernel name of the notebook before
-(the course's notebooks all share them); a notebook elsewhere gets a kernel of its own, as
-papermill would start it. The kernel is shut down at once after the last cell rather than
-asked to exit (about 0.6 s): the course's kernels have nothing left to do by then.
+(the course's notebooks all share them) and must answer before it is used; a notebook
+elsewhere, or a kernel that did not answer, gets a kernel papermill starts, as usual. What
+the kernel writes to its stdout and stderr is added to the notebook's log at the end. The
+kernel is shut down at once after the last cell rather than asked to exit (about 0.6 s):
+the course's kernels have nothing left to do by then.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ EXIT_GRACE_SECONDS = 20.0  # for a spare to shut its kernel down and exit
 
 # The child's program. It imports papermill and starts a kernel, then reads one request:
 # [papermill argv, log path, kernel name, directory]. An import failure goes to the log.
-_CHILD = """
-import contextlib, json, os, sys, traceback
+_CHILD = r"""
+import contextlib, json, os, sys, tempfile, traceback
 kernel_name, kernel_dir = sys.argv[1], sys.argv[2]
-km = None
+km, kernel_output, notes = None, tempfile.TemporaryFile(), []
 try:
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
@@ -34,13 +36,31 @@ try:
 except Exception:
     papermill, failure = None, traceback.format_exc()
 else:
+
+    def shut_down():
+        global km
+        if km is not None:
+            with contextlib.suppress(Exception):
+                run_sync(km.shutdown_kernel)(now=True)
+        km = None
+
     try:
         km = AsyncKernelManager(kernel_name=kernel_name)
         # nbclient's own default: no IPython history file for executed notebooks
         history = "--HistoryManager.hist_file=:memory:"
-        run_sync(km.start_kernel)(cwd=kernel_dir, extra_arguments=[history])
+        run_sync(km.start_kernel)(
+            cwd=kernel_dir, extra_arguments=[history], stdout=kernel_output, stderr=kernel_output
+        )
+        client = km.client()
+        client.start_channels()
+        try:
+            run_sync(client.wait_for_ready)(timeout=30)
+        finally:
+            client.stop_channels()
     except Exception:
-        km = None  # papermill starts a kernel itself, and reports what is wrong
+        notes.append("kernel started ahead failed; papermill starts one:\n")
+        notes.append(traceback.format_exc())
+        shut_down()
 
     class Prestarted(NBClientEngine):
         @classmethod
@@ -52,15 +72,16 @@ else:
     papermill_engines.register("prestarted", Prestarted)
 
 
-def shut_down():
-    if km is not None:
-        with contextlib.suppress(Exception):
-            run_sync(km.shutdown_kernel)(now=True)
+def copy_kernel_output():
+    # what the kernel wrote to its stdout and stderr, where papermill's kernels write it
+    kernel_output.seek(0)
+    sys.stderr.write(kernel_output.read().decode(errors="replace") + "".join(notes))
 
 
 request = sys.stdin.readline()
 if not request:
-    shut_down()
+    if papermill is not None:
+        shut_down()
     sys.exit(0)  # the runner had no more notebooks
 argv, log, wanted_kernel, wanted_dir = json.loads(request)
 fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -70,11 +91,11 @@ if papermill is None:
     sys.exit(failure)
 if (wanted_kernel, wanted_dir) != (kernel_name, kernel_dir):
     shut_down()
-    km = None
 try:
     papermill.main(args=[*argv, "--engine", "prestarted"], prog_name="papermill")
 finally:
     shut_down()
+    copy_kernel_output()
 """
 
 

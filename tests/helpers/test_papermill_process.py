@@ -13,7 +13,9 @@ from polling import wait_until
 
 from helpers.papermill_process import Papermill
 
-REPORT = "import json, os\nprint(json.dumps({'cwd': os.getcwd(), 'pid': os.getpid()}))"
+REPORT = """import json, os
+os.write(2, b"written to the kernel's stderr\\n")
+print(json.dumps({'cwd': os.getcwd(), 'pid': os.getpid()}))"""
 
 
 def _notebook(path: Path) -> Path:
@@ -58,6 +60,7 @@ def test_a_notebook_runs_on_the_kernel_started_ahead_and_leaves_no_kernel(tmp_pa
         children.close()
     assert [Path(r["cwd"]) for r in ran] == [first, second, second]
     assert ran[2]["pid"] == ahead.pid  # started before its notebook was known
+    assert "written to the kernel's stderr" in (tmp_path / "3.log").read_text()
     assert not any(psutil.pid_exists(r["pid"]) for r in ran)  # each kernel ended with its run
     assert spare.poll() == 0 and not psutil.pid_exists(waiting.pid)
 
@@ -81,3 +84,18 @@ def test_a_child_logs_an_import_failure_and_the_spare_ends_on_close(
     assert spare is not None and spare.poll() is None  # the next child waits for its notebook
     children.close()
     assert spare.poll() == 0
+
+
+def test_a_kernel_that_cannot_start_ahead_is_reported_in_the_log(tmp_path: Path) -> None:
+    notebook = _notebook(tmp_path / "16_x.ipynb")
+    children = Papermill()
+    log = tmp_path / "16_x.log"
+    argv = [str(notebook), str(tmp_path / "out.ipynb"), "--kernel", "python9"]
+    try:
+        proc = children.start(argv, log, kernel="python9", directory=tmp_path)
+        assert proc.wait(60) != 0
+    finally:
+        children.close()
+    text = log.read_text()
+    assert "kernel started ahead failed; papermill starts one:" in text
+    assert "No such kernel named python9" in text  # and papermill's own attempt says why
