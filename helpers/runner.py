@@ -353,7 +353,7 @@ def leftover_report(jobs: Sequence[Job]) -> tuple[str, bool]:
 
 
 def format_summary(results: Sequence[Result]) -> str:
-    """A plain-text table of the results followed by a one-line tally."""
+    """A plain-text table of the results followed by a one-line tally and the total time."""
     header = ("notebook", "status", "duration s", "teardown", "error")
     rows = [(r.notebook, r.status, f"{r.duration:.1f}", r.teardown, r.error) for r in results]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
@@ -366,6 +366,8 @@ def format_summary(results: Sequence[Result]) -> str:
 
     rule = "  ".join("-" * w for w in [*widths, len(header[4])])
     tally = ", ".join(f"{n} {s}" for s in STATUSES if (n := sum(r.status == s for r in results)))
+    if tally:  # the figure `make course` is timed by (issue 18: at most 180 s)
+        tally += f"; {sum(r.duration for r in results):.1f} s of notebook time"
     return "\n".join([line(header), rule, *map(line, rows), "", tally or "nothing was run"])
 
 

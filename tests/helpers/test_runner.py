@@ -310,7 +310,7 @@ def test_format_summary_aligns_columns_and_counts_statuses() -> None:
         "18_alb               timed out       900.0  done      no result within 900 s",
         "19_x                 not run           0.0  -",
         "",
-        "1 passed, 1 failed, 1 timed out, 1 not run",
+        "1 passed, 1 failed, 1 timed out, 1 not run; 945.1 s of notebook time",
     ]
 
 
