@@ -92,7 +92,8 @@ if papermill is None:
 if (wanted_kernel, wanted_dir) != (kernel_name, kernel_dir):
     shut_down()
 try:
-    papermill.main(args=[*argv, "--engine", "prestarted"], prog_name="papermill")
+    engine = ["--engine", "prestarted", "--kernel", wanted_kernel, "--cwd", wanted_dir]
+    papermill.main(args=[*argv, *engine], prog_name="papermill")
 finally:
     shut_down()
     copy_kernel_output()
@@ -120,8 +121,8 @@ class Papermill:
     ) -> subprocess.Popen[bytes]:
         """Papermill running `argv` with this kernel in this directory, writing to `log_path`.
 
-        `argv` must not choose an engine: the child runs its own. The next child starts
-        at once, for the same kernel and directory.
+        The child adds papermill's --kernel, --cwd and --engine options, so `argv` must not
+        have them. The next child starts at once, for the same kernel and directory.
         """
         wanted = (kernel, str(directory))
         proc = self._spare or self._child(*wanted)

@@ -253,8 +253,8 @@ def execute(job: Job, out_dir: Path, timeout: float, label: str) -> Result:
     log_path.write_bytes(b"")  # nor an old log: the child opens it only once it runs
     source = prepare_input(job, out_dir)
     command = [str(source), str(output_path)]
-    command += ["--kernel", KERNEL, "--cwd", str(job.path.parent), "--log-output"]
-    command += ["--no-progress-bar", "--execution-timeout", str(max(1, round(timeout)))]
+    command += ["--log-output", "--no-progress-bar"]
+    command += ["--execution-timeout", str(max(1, round(timeout)))]
     # YAML rather than -p, so lists, None and floats such as 1e-05 keep their types.
     command += ["--parameters_yaml", yaml.safe_dump(_plain(job.params))]
     start, status = time.monotonic(), "timed out"

@@ -28,9 +28,10 @@ def _notebook(path: Path) -> Path:
 
 def _run(children: Papermill, notebook: Path, out: Path) -> dict:
     """Run the notebook in `notebook`'s directory; what its kernel reported."""
-    argv = [str(notebook), str(out), "--kernel", "python3", "--cwd", str(notebook.parent)]
     log = out.with_suffix(".log")
-    proc = children.start(argv, log, kernel="python3", directory=notebook.parent)
+    proc = children.start(
+        [str(notebook), str(out)], log, kernel="python3", directory=notebook.parent
+    )
     assert proc.wait(120) == 0, log.read_text()
     return json.loads(nbformat.read(out, as_version=4).cells[0].outputs[0]["text"])
 
@@ -90,7 +91,7 @@ def test_a_kernel_that_cannot_start_ahead_is_reported_in_the_log(tmp_path: Path)
     notebook = _notebook(tmp_path / "16_x.ipynb")
     children = Papermill()
     log = tmp_path / "16_x.log"
-    argv = [str(notebook), str(tmp_path / "out.ipynb"), "--kernel", "python9"]
+    argv = [str(notebook), str(tmp_path / "out.ipynb")]
     try:
         proc = children.start(argv, log, kernel="python9", directory=tmp_path)
         assert proc.wait(60) != 0
