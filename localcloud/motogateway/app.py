@@ -40,11 +40,11 @@ def create_moto_app() -> WsgiApp:
     """Build moto's dispatcher app, configured for the course; import moto only here."""
     os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-
     from . import ec2_rules, speedups
 
-    speedups.install()
+    speedups.install()  # first: it keeps a module out that moto's imports would load
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
     ec2_rules.install()
     app = DomainDispatcherApplication(create_backend_app)
     configure(app)
