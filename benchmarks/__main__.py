@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import compare
+from . import client_floor, compare
 from .alb import bench_alb
 from .aurora import bench_cluster
 from .cloud import load_average, private_lab
@@ -33,7 +33,7 @@ from .rest_api import bench_rest_crud
 from .streams import bench_stream_sync
 from .table import build
 from .timing import timings
-from .workload import Endpoint, Sizes, dynamodb_figures, lambda_figures
+from .workload import Endpoint, Sizes, attempt, dynamodb_figures, lambda_figures
 
 RESULTS = Path(__file__).resolve().parents[1] / "build" / "bench" / "results.json"
 
@@ -140,6 +140,8 @@ def run() -> None:
         endpoint = Endpoint("local cloud", lab.session, lab.endpoint_url)
         sizes = Sizes()
         portable = {**dynamodb_figures(endpoint, sizes), **lambda_figures(endpoint, sizes)}
+        floor: dict[str, Any] = {}
+        attempt(floor, "client_floor", lambda: client_floor.measure(endpoint, sizes))
         calls = bench_calls(lab)
         data_api = bench_data_api(lab)
         alb = bench_alb(lab)
@@ -153,6 +155,7 @@ def run() -> None:
     results = {
         "local_cloud_start": start,
         "portable": portable,
+        **floor,
         "calls": calls,
         "data_api": data_api,
         "alb": alb,

@@ -1,5 +1,6 @@
 """`python -m benchmarks --compare URL`: the portable workload on the local cloud and another
-endpoint in the same run, side by side with the ratio.
+endpoint in the same run, side by side with the ratio, and the same calls answered by a replay
+(client_floor.py): the share of each figure that is the client's own.
 
 The other endpoint is any AWS-compatible emulator the user has running (it gets dummy
 credentials). Each group of figures runs on the local cloud, then at once on the other
@@ -18,9 +19,10 @@ from typing import Any
 
 import boto3
 
+from . import client_floor
 from .cloud import load_average, private_lab
 from .targets import met_text, verdict
-from .workload import Endpoint, Sizes, dynamodb_figures, lambda_figures
+from .workload import Endpoint, Sizes, attempt, dynamodb_figures, lambda_figures
 
 COMPARED = Path(__file__).resolve().parents[1] / "build" / "bench" / "compare.json"
 
@@ -63,10 +65,15 @@ def ratio(local: float | None, other: float | None, higher_better: bool) -> str:
 
 
 def compare_rows(
-    local: dict[str, Any], other: dict[str, Any], other_name: str, callers: int = 8
+    local: dict[str, Any],
+    other: dict[str, Any],
+    other_name: str,
+    callers: int = 8,
+    floor: dict[str, Any] | None = None,
 ) -> list[dict[str, str]]:
-    """The side-by-side table: one row per figure."""
+    """The side-by-side table: one row per figure; `floor` is client_floor.measure()'s."""
     rows = []
+    floor = floor or {}
     for key, label, field, unit, higher_better, target in FIGURES:
         mine, theirs = local.get(key, {"error": "not run"}), other.get(key, {"error": "not run"})
         judged = verdict(target, value_of(mine, field))
@@ -80,6 +87,7 @@ def compare_rows(
                 "local cloud is": ratio(
                     value_of(mine, field), value_of(theirs, field), higher_better
                 ),
+                "boto3 client alone": cell(floor[key], field, unit) if key in floor else "",
                 "local target": judged["target"],
                 "met": met_text(judged["met"]),
             }
@@ -101,6 +109,7 @@ def run_compare(url: str, sizes: Sizes | None = None) -> dict[str, Any]:
         for group in (dynamodb_figures, lambda_figures):
             for side, endpoint in (("local", local), ("other", other)):
                 results[side].update(group(endpoint, sizes))
+        attempt(results, "floor", lambda: client_floor.measure(local, sizes))
     loads.append(load_average())
     return {"endpoint": url, "callers": sizes.callers, "load_average": loads, **results}
 
@@ -110,8 +119,13 @@ def main(url: str, name: str | None = None) -> None:
     from helpers.report import text_table
 
     compared = run_compare(url)
-    rows = compare_rows(compared["local"], compared["other"], name or url, compared["callers"])
+    floor = compared["floor"]
+    rows = compare_rows(
+        compared["local"], compared["other"], name or url, compared["callers"], floor
+    )
     print(text_table(rows))
+    if "error" in floor:
+        print(f"\nboto3 client alone: not measured ({floor['error']})")
     print(f"\nload average (1, 5, 15 min) before / after: {compared['load_average']}")
     COMPARED.parent.mkdir(parents=True, exist_ok=True)
     COMPARED.write_text(

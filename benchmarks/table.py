@@ -108,6 +108,8 @@ def build(results: dict[str, Any]) -> Rows:
         portable["lambda_rate_printing"],
         "lambda_rate_printing",
     )
+    if "client_floor" in results:
+        _client_floor(out, portable, results["client_floor"])
     data_api = results["data_api"]
     out.latency("data api INSERT (boto3 round trip)", data_api["data api INSERT"])
     out.latency(
@@ -129,6 +131,35 @@ def build(results: dict[str, Any]) -> Rows:
     if "fargate_inventory" in results:
         _inventory(out, results["fargate_inventory"])
     return out
+
+
+def _client_floor(out: Rows, portable: dict[str, Any], floor: dict[str, Any]) -> None:
+    """The same calls answered by a replay (client_floor.py), and what the local cloud adds."""
+    if "error" in floor:
+        out.add("boto3 client alone (answers replayed)", f"error: {floor['error']}")
+        return
+    for key, what in (
+        ("dynamodb_get", "dynamodb GetItem"),
+        ("dynamodb_put", "dynamodb PutItem"),
+        ("lambda_warm", "lambda warm invoke"),
+    ):
+        out.latency(f"{what}: boto3 client alone (answer replayed)", floor[key])
+        if "error" not in portable[key]:
+            added = portable[key]["median_ms"] - floor[key]["median_ms"]
+            out.add(
+                f"{what}: time the local cloud adds (p50 minus client alone)",
+                f"{added:.3f} ms",
+                value=round(added, 3),
+            )
+    rate = floor["lambda_rate_echo"]
+    rounds = " / ".join(f"{r:.0f}" for r in rate["rounds"])
+    out.add(
+        f"lambda invokes/s, {rate['callers']} callers, echo: boto3 client alone (answer replayed)",
+        f"{rate['per_s']:.0f} /s",
+        f"rounds {rounds}; errors {rate['errors']}",
+        rate["n"],
+        value=rate["per_s"],
+    )
 
 
 def _alb(out: Rows, alb: dict[str, Any]) -> None:

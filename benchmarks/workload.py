@@ -84,7 +84,7 @@ def _error(error: Exception) -> str:
     return f"{type(error).__name__}: {text}"[:160]
 
 
-def _attempt(results: dict[str, Any], key: str, measure: Callable[[], Any]) -> None:
+def attempt(results: dict[str, Any], key: str, measure: Callable[[], Any]) -> None:
     """results[key] = measure(), or {'error': ...} when the endpoint cannot serve it."""
     try:
         results[key] = measure()
@@ -98,41 +98,55 @@ def dynamodb_figures(endpoint: Endpoint, sizes: Sizes) -> dict[str, Any]:
     table = f"bench-{uuid.uuid4().hex[:8]}"
     results: dict[str, Any] = {}
     try:
-        ddb.create_table(
-            TableName=table,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        )
-        ddb.get_waiter("table_exists").wait(
-            TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
-        )
-        ddb.put_item(TableName=table, Item={"id": {"S": "k"}, "v": {"N": "1"}})
+        create_table(ddb, table)
     except Exception as error:
         failed = {"error": _error(error)}
         return {"dynamodb_get": failed, "dynamodb_put": failed}
 
-    def get() -> None:
-        item = ddb.get_item(TableName=table, Key={"id": {"S": "k"}}).get("Item")
-        if item != {"id": {"S": "k"}, "v": {"N": "1"}}:
-            raise RuntimeError(f"GetItem answered {item!r}")
-
     counter = iter(range(10**9))
 
     def put() -> None:
-        ddb.put_item(TableName=table, Item={"id": {"S": f"p{next(counter)}"}, "v": {"N": "2"}})
+        put_item(ddb, table, f"p{next(counter)}")
 
-    _attempt(results, "dynamodb_get", lambda: timings(get, sizes.latency_calls))
+    attempt(
+        results, "dynamodb_get", lambda: timings(lambda: get_item(ddb, table), sizes.latency_calls)
+    )
 
     def put_figure() -> dict[str, float]:
         figure = timings(put, sizes.latency_calls)
         _read_back(ddb, table)
         return figure
 
-    _attempt(results, "dynamodb_put", put_figure)
+    attempt(results, "dynamodb_put", put_figure)
     with contextlib.suppress(Exception):  # cleanup of a throwaway table
         ddb.delete_table(TableName=table)
     return results
+
+
+def create_table(ddb: Any, table: str) -> None:
+    """A one-key table holding the item GetItem reads."""
+    ddb.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    )
+    ddb.get_waiter("table_exists").wait(
+        TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+    ddb.put_item(TableName=table, Item={"id": {"S": "k"}, "v": {"N": "1"}})
+
+
+def get_item(ddb: Any, table: str) -> None:
+    """One GetItem of the table's item, its answer checked."""
+    item = ddb.get_item(TableName=table, Key={"id": {"S": "k"}}).get("Item")
+    if item != {"id": {"S": "k"}, "v": {"N": "1"}}:
+        raise RuntimeError(f"GetItem answered {item!r}")
+
+
+def put_item(ddb: Any, table: str, key: str) -> None:
+    """One PutItem of a small item."""
+    ddb.put_item(TableName=table, Item={"id": {"S": key}, "v": {"N": "2"}})
 
 
 def _read_back(ddb: Any, table: str) -> None:
@@ -153,17 +167,15 @@ def lambda_figures(endpoint: Endpoint, sizes: Sizes) -> dict[str, Any]:
             RoleName=f"bench-{suffix}", AssumeRolePolicyDocument=json.dumps(TRUST)
         )["Role"]["Arn"]
         for name, code in ((echo, ECHO), (printer, PRINTER)):
-            _create_function(lam, name, role, code)
+            create_function(lam, name, role, code)
     except Exception as error:
         failed = {"error": _error(error)}
         keys = ("lambda_cold_start", "lambda_warm", "lambda_rate_echo", "lambda_rate_printing")
         return dict.fromkeys(keys, failed)
-    _attempt(results, "lambda_cold_start", lambda: _cold_starts(lam, echo, sizes.cold_starts))
-    _attempt(
-        results, "lambda_warm", lambda: timings(lambda: _invoke(lam, echo), sizes.latency_calls)
-    )
+    attempt(results, "lambda_cold_start", lambda: _cold_starts(lam, echo, sizes.cold_starts))
+    attempt(results, "lambda_warm", lambda: timings(lambda: invoke(lam, echo), sizes.latency_calls))
     for key, name in (("lambda_rate_echo", echo), ("lambda_rate_printing", printer)):
-        _attempt(results, key, lambda name=name: _rate(endpoint, name, sizes))
+        attempt(results, key, lambda name=name: invoke_rate(endpoint, name, sizes))
     for name in (echo, printer):
         with contextlib.suppress(Exception):  # cleanup of a throwaway function
             lam.delete_function(FunctionName=name)
@@ -172,7 +184,7 @@ def lambda_figures(endpoint: Endpoint, sizes: Sizes) -> dict[str, Any]:
     return results
 
 
-def _create_function(lam: Any, name: str, role: str, code: str) -> None:
+def create_function(lam: Any, name: str, role: str, code: str) -> None:
     package = io.BytesIO()
     with zipfile.ZipFile(package, "w") as archive:
         archive.writestr("app.py", code)
@@ -188,7 +200,7 @@ def _create_function(lam: Any, name: str, role: str, code: str) -> None:
     )
 
 
-def _invoke(lam: Any, name: str) -> None:
+def invoke(lam: Any, name: str) -> None:
     """One synchronous invoke, its answer checked."""
     answer = lam.invoke(FunctionName=name, Payload=b"{}")
     payload = answer["Payload"].read()
@@ -207,12 +219,12 @@ def _cold_starts(lam: Any, name: str, count: int) -> dict[str, Any]:
             FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
         )
         started = time.perf_counter()
-        _invoke(lam, name)
+        invoke(lam, name)
         samples.append((time.perf_counter() - started) * 1000)
     return {"median_ms": round(statistics.median(samples), 2), "n": count}
 
 
-def _rate(endpoint: Endpoint, name: str, sizes: Sizes) -> dict[str, Any]:
+def invoke_rate(endpoint: Endpoint, name: str, sizes: Sizes) -> dict[str, Any]:
     """Successful invokes per second with concurrent callers: the median of several rounds."""
     clients = [endpoint.new_client("lambda") for _ in range(sizes.callers)]
     errors: list[str] = []
@@ -220,7 +232,7 @@ def _rate(endpoint: Endpoint, name: str, sizes: Sizes) -> dict[str, Any]:
     def caller(client: Any, calls: int) -> None:
         for _ in range(calls):
             try:
-                _invoke(client, name)
+                invoke(client, name)
             except Exception as error:  # counted, the round goes on
                 errors.append(_error(error))
 

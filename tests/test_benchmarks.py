@@ -5,11 +5,22 @@ from __future__ import annotations
 import socket
 
 import boto3
+import pytest
+from botocore.exceptions import ClientError
 
 import helpers
+from benchmarks import client_floor
 from benchmarks.compare import compare_rows
+from benchmarks.table import Rows, _client_floor
 from benchmarks.targets import verdict
-from benchmarks.workload import Endpoint, Sizes, dynamodb_figures, lambda_figures
+from benchmarks.workload import (
+    Endpoint,
+    Sizes,
+    create_table,
+    dynamodb_figures,
+    get_item,
+    lambda_figures,
+)
 
 SMALL = Sizes(latency_calls=20, cold_starts=2, callers=2, per_caller=5, rate_rounds=2)
 FIGURES = (
@@ -57,6 +68,36 @@ def test_the_workload_measures_every_figure_on_the_local_cloud_and_reports_what_
     assert all(row[url].startswith("cannot serve: EndpointConnectionError") for row in rows)
     assert all(row["local cloud is"] == "" for row in rows)
     assert all(row["local cloud"].endswith((" ms", " /s")) for row in rows)
+
+
+def test_the_client_floor_replays_the_recorded_answers_and_nothing_else(lab: helpers.Lab) -> None:
+    local = Endpoint("local cloud", lab.session, lab.endpoint_url)
+    ddb = local.client("dynamodb")
+    create_table(ddb, "floor-test")
+    key = {"id": {"S": "k"}}
+    answers = client_floor.record(ddb, lambda: get_item(ddb, "floor-test"))
+    assert list(answers) == ["DynamoDB_20120810.GetItem"]
+    with client_floor.replay(answers) as url:
+        replayed = Endpoint("replay", lab.session, url).client("dynamodb")
+        answer = replayed.get_item(TableName="floor-test", Key=key)
+        assert answer["Item"] == ddb.get_item(TableName="floor-test", Key=key)["Item"]
+        with pytest.raises(ClientError, match="500"):
+            replayed.describe_table(TableName="floor-test")  # never recorded
+
+    floor = client_floor.measure(local, SMALL)
+    assert [floor[k]["n"] for k in ("dynamodb_get", "dynamodb_put", "lambda_warm")] == [20] * 3
+    assert floor["lambda_rate_echo"]["errors"] == 0 and floor["lambda_rate_echo"]["n"] == 20
+    portable = {
+        k: {"median_ms": floor[k]["median_ms"] + 0.25, "p99_ms": 9.0, "n": 20}
+        for k in ("dynamodb_get", "dynamodb_put", "lambda_warm")
+    }
+    table = Rows()
+    _client_floor(table, portable, floor)
+    added = [r for r in table.rows if "time the local cloud adds" in r["benchmark"]]
+    assert [r["median"] for r in added] == ["0.250 ms"] * 3
+    compared = compare_rows(portable, {}, "other", callers=SMALL.callers, floor=floor)
+    assert compared[0]["boto3 client alone"].endswith(" ms")  # warm invoke
+    assert compared[1]["boto3 client alone"] == ""  # cold start: not replayed
 
 
 def test_ratios_read_from_the_local_clouds_side_and_targets_judge_the_right_way() -> None:
