@@ -32,6 +32,9 @@ AWS semantics kept:
   connections". It is static, as on AWS: a ModifyDBCluster that changes MaxCapacity takes
   effect at the next RebootDBInstance of one of the cluster's instances
   (https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v2.setting-capacity.html#aurora-serverless-v2.max-connections).
+- CreateDBCluster with an identifier in use is DBClusterAlreadyExistsFault (moto, within the
+  minute of the first, fails on the automated snapshot's name, and afterwards replaces the
+  cluster).
 - DeleteDBCluster refuses while instances exist (InvalidDBClusterStateFault, from moto);
   afterwards the data is gone, and so are the automated backups unless
   DeleteAutomatedBackups is false (moto keeps them: re-creating the cluster within the same
@@ -170,6 +173,7 @@ class RdsProvider(Provider):
 
     def CreateDBCluster(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
         """Aurora MySQL: moto's cluster plus a private MariaDB server at 127.0.0.1."""
+        self._check_new_cluster(params["DBClusterIdentifier"], context)
         if not gets_server(params):
             return self._moto("CreateDBCluster", params, context)
         username, given = params.get("MasterUsername"), params.get("MasterUserPassword")
@@ -413,6 +417,16 @@ class RdsProvider(Provider):
         cluster = instance.get("DBClusterIdentifier") or ""
         with self._lock:
             return self._find(context.region, context.account_id, cluster) is not None
+
+    def _check_new_cluster(self, identifier: str, context: RequestContext) -> None:
+        """DBClusterAlreadyExistsFault for an identifier in use (moto would replace the cluster)."""
+        try:
+            self._moto("DescribeDBClusters", {"DBClusterIdentifier": identifier}, context)
+        except ServiceError as error:
+            if error.code == "DBClusterNotFoundFault":
+                return
+            raise
+        raise ServiceError("DBClusterAlreadyExistsFault", "DB Cluster already exists")
 
     def _abandon(self, record: ClusterRecord, context: RequestContext) -> None:
         """Undo a CreateDBCluster whose server did not start."""

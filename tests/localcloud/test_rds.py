@@ -132,6 +132,17 @@ def test_two_clusters_get_their_own_servers_and_passwords(lab, aurora):
     first_password = _secret(lab, first)["password"]
     assert first_password != "Second-pass-1"
     assert _refused(second, first_password) and _refused(first, "Second-pass-1")
+    again = {
+        "DBClusterIdentifier": first["DBClusterIdentifier"],
+        "Engine": "aurora-mysql",
+        "MasterUsername": "admin",
+        "MasterUserPassword": "Another-pass-1",
+    }
+    assert _error(lambda: lab.client("rds").create_db_cluster(**again)) == (
+        "DBClusterAlreadyExistsFault",
+        400,
+    )
+    assert _cluster(lab.client("rds"), first["DBClusterIdentifier"])["Port"] == first["Port"]
     with _connect(first, first_password) as conn, conn.cursor() as cur:
         cur.execute("CREATE TABLE only_here (id INT)")
     with _connect(second, "Second-pass-1") as conn, conn.cursor() as cur:
