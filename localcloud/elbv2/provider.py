@@ -43,6 +43,9 @@ Where the local cloud differs from AWS:
   LoadBalancer+TargetGroup dimensions only (AWS: one-minute data, more dimension sets);
   RequestCount counts every request, including those the load balancer answers itself.
 - Network load balancers and TCP/UDP/TLS listeners are stored by moto but not served.
+- A repeated CreateLoadBalancer, CreateTargetGroup or CreateListener returns the existing
+  resource when the settings the request gives match it (idempotency.py); settings it leaves
+  out are not compared (AWS does not document which settings it compares).
 - A new load balancer is `active` at once; under the AWS timing profile
   (`localcloud/timing.py`) it is `provisioning` for AWS's time, scaled, and its listeners
   close connections without an answer meanwhile.
@@ -51,15 +54,25 @@ Where the local cloud differs from AWS:
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
 from typing import Any
 
 from ..context import CloudContext
+from ..protocols import ServiceError
 from ..registry import Provider, RequestContext
 from ..timing import Lifecycle
 from .dataplane import DataPlane
 from .health import HealthChecker, HealthSettings, TargetGroupState
+from .idempotency import (
+    duplicate_listener,
+    duplicate_load_balancer,
+    duplicate_target_group,
+    same_listener,
+    same_load_balancer,
+    same_target_group,
+)
 from .listener import Listener
 from .metrics import publish_host_counts
 from .proxy import ListenerProxy
@@ -84,16 +97,47 @@ class ElbV2Provider(Provider):
             self._publish_hosts,
         )
         self._provisioning = Lifecycle(cloud.timing, "load balancer")  # AWS timing profile only
+        self._creating = threading.Lock()  # a create's check for an existing one and the create
 
     # -- load balancers ------------------------------------------------------------------
 
     def CreateLoadBalancer(self, params: dict, context: RequestContext) -> dict:
-        """moto creates it; under the AWS timing profile it is `provisioning` for a while."""
-        result = self._moto("CreateLoadBalancer", params, context)
+        """moto creates it; under the AWS timing profile it is `provisioning` for a while.
+
+        Called again with the same settings it returns the existing one (idempotency.py).
+        """
+        with self._creating:
+            found = self._find("DescribeLoadBalancers", {"Names": [params["Name"]]}, context)
+            if found is not None:
+                if not same_load_balancer(params, found):
+                    raise duplicate_load_balancer(params["Name"])
+                return self._patch_states({"LoadBalancers": [found]})
+            result = self._moto("CreateLoadBalancer", params, context)
         for balancer in result.get("LoadBalancers", []):
             if balancer.get("Type", "application") == "application":
                 self._provisioning.created(balancer["LoadBalancerArn"])
         return self._patch_states(result)
+
+    def CreateTargetGroup(self, params: dict, context: RequestContext) -> dict:
+        """moto creates it; called again with the same settings it returns the existing one."""
+        with self._creating:
+            found = self._find("DescribeTargetGroups", {"Names": [params["Name"]]}, context)
+            if found is not None:
+                if not same_target_group(params, found):
+                    raise duplicate_target_group(params["Name"])
+                return {"TargetGroups": [found]}
+            return self._moto("CreateTargetGroup", params, context)
+
+    def _find(self, operation: str, params: dict, context: RequestContext) -> dict | None:
+        """The one resource a Describe call by name finds, or None when there is none."""
+        try:
+            result = self._moto(operation, params, context)
+        except ServiceError as error:
+            if error.code in ("LoadBalancerNotFound", "TargetGroupNotFound"):
+                return None
+            raise
+        found = result.get("LoadBalancers") or result.get("TargetGroups") or []
+        return found[0] if found else None
 
     def DescribeLoadBalancers(self, params: dict, context: RequestContext) -> dict:
         """moto's load balancers; `provisioning` until their time has passed, then `active`."""
@@ -108,8 +152,17 @@ class ElbV2Provider(Provider):
     # -- listeners -----------------------------------------------------------------------
 
     def CreateListener(self, params: dict, context: RequestContext) -> dict:
-        """moto creates the listener; an HTTP(S) listener then serves on a local port."""
-        result = self._moto("CreateListener", params, context)
+        """moto creates the listener; an HTTP(S) listener then serves on a local port.
+
+        Called again for the same port with the same settings it returns the existing one.
+        """
+        with self._creating:
+            found = self._listener_on(params["LoadBalancerArn"], params.get("Port"), context)
+            if found is not None:
+                if not same_listener(params, found):
+                    raise duplicate_listener(params["LoadBalancerArn"])
+                return {"Listeners": [found]}
+            result = self._moto("CreateListener", params, context)
         for item in result.get("Listeners", []):
             if item.get("Protocol") in SERVED_PROTOCOLS:
                 listener = Listener(
@@ -128,6 +181,13 @@ class ElbV2Provider(Provider):
         self._rules_changed()
         self.health.start()
         return result
+
+    def _listener_on(self, balancer: str, port: int | None, context: RequestContext) -> dict | None:
+        """The load balancer's listener on `port`, if it has one."""
+        if port is None:
+            return None
+        found = self._moto("DescribeListeners", {"LoadBalancerArn": balancer}, context)
+        return next((item for item in found["Listeners"] if int(item["Port"]) == port), None)
 
     def DeleteListener(self, params: dict, context: RequestContext) -> dict:
         """moto deletes the listener; its local server stops and its connections close."""

@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from live_fixtures import DefaultNetwork
 from polling import wait_until
 
@@ -469,6 +470,63 @@ def test_deleted_listener_stops_serving(alb: Alb):
 
     with pytest.raises(ConnectionError):
         fetch(url + "/")
+
+
+def test_creates_are_idempotent_for_the_same_settings_and_refuse_others(alb: Alb):
+    group = alb.target_group()
+    alb.create(group)
+    elbv2, balancer = alb.elbv2, alb.balancer
+    described = elbv2.describe_target_groups(TargetGroupArns=[group])["TargetGroups"][0]
+    same_group = {
+        k: described[k] for k in ("TargetGroupName", "Protocol", "Port", "VpcId", "TargetType")
+    }
+    same_group["Name"] = same_group.pop("TargetGroupName")
+    assert (
+        elbv2.create_target_group(**same_group, **HEALTH)["TargetGroups"][0]["TargetGroupArn"]
+        == group
+    )
+    again = elbv2.create_load_balancer(
+        Name=balancer["LoadBalancerName"],
+        Subnets=alb.network["subnets"],
+        SecurityGroups=[alb.network["security_group"]],
+    )["LoadBalancers"][0]
+    assert again["LoadBalancerArn"] == balancer["LoadBalancerArn"]
+    forward = [{"Type": "forward", "TargetGroupArn": group}]
+    listener = elbv2.create_listener(
+        LoadBalancerArn=balancer["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=forward,
+    )["Listeners"][0]
+    assert listener["ListenerArn"] == alb.listeners[0]
+    names = [b["LoadBalancerName"] for b in elbv2.describe_load_balancers()["LoadBalancers"]]
+    assert names.count(balancer["LoadBalancerName"]) == 1
+    listeners = elbv2.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])
+    assert len(listeners["Listeners"]) == 1
+
+    def refused(call: Callable[[], Any]) -> tuple[str, str]:
+        with pytest.raises(ClientError) as caught:
+            call()
+        return caught.value.response["Error"]["Code"], caught.value.response["Error"]["Message"]
+
+    code, message = refused(lambda: elbv2.create_target_group(**{**same_group, "Port": 9090}))
+    assert code == "DuplicateTargetGroupName" and "exists, but with different settings" in message
+    code, _ = refused(
+        lambda: elbv2.create_load_balancer(
+            Name=balancer["LoadBalancerName"], Subnets=alb.network["subnets"][:1]
+        )
+    )
+    assert code == "DuplicateLoadBalancerName"
+    fixed = [{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}]
+    code, message = refused(
+        lambda: elbv2.create_listener(
+            LoadBalancerArn=balancer["LoadBalancerArn"],
+            Protocol="HTTP",
+            Port=80,
+            DefaultActions=fixed,
+        )
+    )
+    assert code == "DuplicateListener" and balancer["LoadBalancerArn"] in message
 
 
 def test_requests_publish_application_elb_metrics(alb: Alb, lab: helpers.Lab, targets):
