@@ -48,6 +48,11 @@ def ensure_service(
     service_name = lab.name(parts.pattern, name, 255)
     client = lab.client("ecs")
     found = client.describe_services(cluster=cluster, services=[service_name])["services"]
+    if any(s["status"] == "DRAINING" for s in found):
+        # A deleted service keeps its name until its tasks have stopped: ECS refuses to create
+        # it again before ("Creation of service was not idempotent").
+        wait_until_inactive(lab, cluster, service_name, hint="Run the cell again to keep waiting.")
+        found = []
     current = next((s for s in found if s["status"] == "ACTIVE"), None)
     if current is not None:
         if (
@@ -92,6 +97,23 @@ def ensure_service(
     created = client.create_service(**request)["service"]
     lab.ledger.record(SERVICE_KIND, created["serviceArn"], parts.pattern)
     return created
+
+
+def wait_until_inactive(lab: Lab, cluster: str, service: str, *, hint: str) -> None:
+    """Wait while a deleted service drains (its tasks stop) until it is INACTIVE."""
+    client = lab.client("ecs")
+
+    def inactive() -> bool:
+        found = client.describe_services(cluster=cluster, services=[service])["services"]
+        return all(s["status"] == "INACTIVE" for s in found)
+
+    wait_for(
+        inactive,
+        what=f"service {service.rsplit('/', 1)[-1]} draining",
+        timeout=900,
+        pace=lab.pace.service_drained,
+        hint=f"ECS is stopping the deleted service's tasks. {hint}",
+    )
 
 
 def force_new_deployment(lab: Lab, cluster: str, service: str) -> dict[str, Any]:

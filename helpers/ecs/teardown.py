@@ -14,8 +14,7 @@ from botocore.exceptions import ClientError
 
 from .. import cleanup, ec2, naming
 from ..lab import Lab
-from ..waiting import wait_for
-from .services import SERVICE_KIND
+from .services import SERVICE_KIND, wait_until_inactive
 from .task_definitions import TASK_DEFINITION_KIND
 from .tasks import CLUSTER_KIND, SECURITY_GROUP_KIND, TASK_KIND, TASK_SG_NAME
 
@@ -64,19 +63,10 @@ def _find_services(lab: Lab) -> Iterable[cleanup.Resource]:
 
 def _delete_service(lab: Lab, resource: cleanup.Resource) -> None:
     """Delete the service (its tasks drain and stop), then wait until it is INACTIVE."""
-    client, cluster = lab.client("ecs"), resource.detail["cluster"]
-    client.delete_service(cluster=cluster, service=resource.identifier, force=True)
-
-    def inactive() -> bool:
-        found = client.describe_services(cluster=cluster, services=[resource.identifier])
-        return all(s["status"] == "INACTIVE" for s in found["services"])
-
-    wait_for(
-        inactive,
-        what=f"service {resource.identifier.rsplit('/', 1)[-1]} draining",
-        timeout=900,
-        pace=lab.pace.service_drained,
-        hint="Run the teardown again to keep waiting; ECS is stopping the service's tasks.",
+    cluster = resource.detail["cluster"]
+    lab.client("ecs").delete_service(cluster=cluster, service=resource.identifier, force=True)
+    wait_until_inactive(
+        lab, cluster, resource.identifier, hint="Run the teardown again to keep waiting."
     )
 
 

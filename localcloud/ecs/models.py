@@ -73,6 +73,7 @@ class LocalService:
     steady: bool = False
     counted: set[str] = field(default_factory=set)  # stopped tasks already handled
     synced: tuple[Any, ...] | None = None  # last written into moto's record (skip repeats)
+    client_token: str | None = None  # CreateService's clientToken: a repeat returns the service
 
     @property
     def primary(self) -> Deployment:

@@ -1,9 +1,11 @@
 """CreateService, UpdateService and DeleteService: AWS's checks, moto's record, local scheduling.
 
 moto accepts services that AWS refuses (a target group without a load balancer, a container
-port the task definition lacks, no network configuration for awsvpc) and never starts their
-tasks; `ServiceApi` checks what AWS checks, lets moto store the service, and hands Fargate
-services to the `ServiceScheduler`. EC2 and EXTERNAL services stay moto's alone.
+port the task definition lacks, no network configuration for awsvpc, the name of an ACTIVE or
+DRAINING service: "Creation of service was not idempotent.", unless the request repeats that
+service's clientToken, which returns it) and never starts their tasks; `ServiceApi` checks
+what AWS checks, lets moto store the service, and hands Fargate services to the
+`ServiceScheduler`. EC2 and EXTERNAL services stay moto's alone.
 """
 
 from __future__ import annotations
@@ -31,6 +33,13 @@ class ServiceApi:
 
     def create(self, params: dict, context: RequestContext) -> dict:
         """Check, let moto store the service, and schedule its tasks locally (Fargate)."""
+        existing = self.scheduler.find(params.get("cluster"), params.get("serviceName", ""))
+        token = params.get("clientToken")
+        repeated = token is not None and existing is not None and token == existing.client_token
+        if repeated and existing.status != "INACTIVE":  # the same request again: its service
+            return self._described(existing, context.region)
+        if self._name_in_use(existing, params, context.region):
+            raise _invalid("Creation of service was not idempotent.")
         launch_type = _launch_type(params)
         definition = self.records.task_definition(params.get("taskDefinition", ""), context)
         if launch_type != "FARGATE" or definition is None:
@@ -59,6 +68,7 @@ class ServiceApi:
             grace_s=float(params.get("healthCheckGracePeriodSeconds") or 0),
             propagate_tags=tags,
             deployments=[Deployment(new_deployment_id(), definition["arn"])],
+            client_token=token,
         )
         self.scheduler.add(service)
         return self._described(service, context.region)
@@ -126,6 +136,21 @@ class ServiceApi:
                 raise _invalid(
                     f"The container {name} did not have a container port {port} defined."
                 )
+
+    def _name_in_use(self, local: LocalService | None, params: dict, region: str) -> bool:
+        """Whether an ACTIVE or DRAINING service has this name in the cluster.
+
+        moto would replace it, and the scheduler would lose track of its running tasks.
+        """
+        if local is not None:
+            return local.status != "INACTIVE"
+        found = self.moto.call(
+            "ecs",
+            "DescribeServices",
+            {"cluster": params.get("cluster") or "default", "services": [params["serviceName"]]},
+            region,
+        )
+        return any(s.get("status") in ("ACTIVE", "DRAINING") for s in found.get("services", []))
 
     def _described(self, service: LocalService, region: str) -> dict[str, Any]:
         """The service as DescribeServices shows it (moto's record, kept current locally)."""

@@ -153,3 +153,33 @@ def test_teardown_removes_everything_of_pattern_17_and_a_second_finds_nothing(la
     assert families == []
     assert cleanup.find_resources(lab17, PATTERN) == []
     assert cleanup.teardown(lab17, pattern=PATTERN, quiet=True) == []
+
+
+STUBBORN = (  # a task that ignores SIGTERM: ECS stops it with SIGKILL after its stopTimeout
+    'FROM python:3.12-slim\nCMD ["python", "-c", "import signal, time; '
+    'signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)"]\n'
+)
+
+
+def test_ensure_service_waits_for_a_deleted_service_of_its_name_to_drain(lab17, tmp_path):
+    (tmp_path / "Dockerfile").write_text(STUBBORN)
+    repository = ecr.ensure_repository(lab17, PATTERN, "sagemaker-job")
+    image = images.build_and_push(lab17, repository, tmp_path)
+    cluster = ecs.ensure_cluster(lab17, PATTERN, "svc")["clusterArn"]
+    definition = _task_definition(lab17, "svc", image_uri=image.image_uri, stop_timeout=3)
+    vpc_id, _ = ecs.default_subnets(lab17)
+    group = ecs.ensure_task_security_group(lab17, PATTERN, vpc_id)
+    first = ecs.ensure_service(
+        lab17, cluster, "api", definition["taskDefinitionArn"], security_group_id=group
+    )
+    ecs.wait_for_steady_state(lab17, cluster, first["serviceName"])
+    client = lab17.client("ecs")
+    client.delete_service(cluster=cluster, service=first["serviceName"], force=True)
+    assert ecs.describe_service(lab17, cluster, first["serviceName"])["status"] == "DRAINING"
+
+    again = ecs.ensure_service(
+        lab17, cluster, "api", definition["taskDefinitionArn"], security_group_id=group
+    )
+    assert again["status"] == "ACTIVE" and again["serviceArn"] == first["serviceArn"]
+    services = client.describe_services(cluster=cluster, services=[first["serviceName"]])
+    assert [s["status"] for s in services["services"]] == ["ACTIVE"]

@@ -290,6 +290,23 @@ def test_create_service_checks_what_aws_checks(env):
                 ecs.create_service(serviceName=f"bad-{uuid.uuid4().hex[:6]}", **base, **extra)
             assert refused.value.response["Error"]["Code"] == "InvalidParameterException"
             assert message in refused.value.response["Error"]["Message"]
+        # A name in use: refused, unless the request repeats the service's clientToken.
+        valid = {**base, "desiredCount": 0, "networkConfiguration": env["network"]}
+        name = f"twice-{env['unique']}"
+        created = ecs.create_service(serviceName=name, clientToken="first", **valid)["service"]
+        again = ecs.create_service(serviceName=name, clientToken="first", **valid)["service"]
+        assert again["serviceArn"] == created["serviceArn"]
+        for token in ("other", None):
+            extra = {"clientToken": token} if token else {}
+            with pytest.raises(ClientError) as refused:
+                ecs.create_service(serviceName=name, **valid, **extra)
+            error = refused.value.response["Error"]
+            assert error == {
+                "Code": "InvalidParameterException",
+                "Message": "Creation of service was not idempotent.",
+            }
+        arns = ecs.list_services(cluster=env["cluster"])["serviceArns"]
+        assert arns.count(created["serviceArn"]) == 1
     finally:
         elb.delete_target_group(TargetGroupArn=lonely)
 
