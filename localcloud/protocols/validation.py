@@ -3,10 +3,11 @@
 AWS checks every request against its model before an operation runs and answers a 400
 naming the member (https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/CommonErrors.html):
 query-protocol services (and those marked awsQueryCompatible) say MissingParameter or
-InvalidParameterValue; a broken constraint is a ValidationException ("1 validation error
-detected: Value 'Bogus' at 'invocationType' failed to satisfy constraint: ..."); a member of
-the wrong JSON type is a BadRequestException where the model has one (the Data API), a
-SerializationException on the JSON protocols, and a ValidationException otherwise. Checked
+InvalidParameterValue (ELBv2: ValidationError); a broken constraint is a ValidationException
+("1 validation error detected: Value 'Bogus' at 'invocationType' failed to satisfy
+constraint: ..."); a member of the wrong JSON type is a BadRequestException where the model
+has one (the Data API), a SerializationException on the JSON protocols, and a
+ValidationException otherwise. Checked
 here, once for every provider: types, required members, enums, one member of a union,
 lengths and numeric ranges, and patterns that Python's `re` can compile (a few of
 botocore's patterns use Java-only syntax and are not checked).
@@ -24,6 +25,10 @@ from .request import ServiceError
 from .routing import CBOR, JSON, QUERY
 
 _MAX_REPORTED = 5
+# Query services that answer a broken constraint with ValidationError, e.g. ELBv2:
+# "ValidationError: 1 validation error detected: Value '0' at 'port' failed to satisfy
+# constraint: Member must have value greater than or equal to 1".
+_SAYS_VALIDATION_ERROR = frozenset({"elbv2"})
 
 
 class ShapeMismatch(ValueError):
@@ -78,6 +83,8 @@ def check_constraints(operation: OperationModel, protocol: str, params: dict[str
 def _code(operation: OperationModel, protocol: str, kind: str) -> str:
     """The error code this service uses for a missing, invalid or wrongly typed member."""
     model = operation.service_model
+    if model.service_name in _SAYS_VALIDATION_ERROR and kind != "type":
+        return "ValidationError"
     if protocol == QUERY or "awsQueryCompatible" in model.metadata:
         return "MissingParameter" if kind == "missing" else "InvalidParameterValue"
     if kind != "type":
