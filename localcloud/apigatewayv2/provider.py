@@ -24,6 +24,9 @@ Where the local cloud differs from AWS:
   recorded but there are no frozen snapshots of older deployments. Under the AWS timing
   profile (`localcloud/timing.py`) a new stage answers 404 for its first seconds, as a
   stage just deployed on AWS can.
+- A CreateRoute whose RouteKey the API already has, or a CreateStage of an existing stage
+  name, is a 409 ConflictException (moto adds or replaces); the route message's wording is
+  [unconfirmed].
 - Trailing slashes count (`/items/` does not match `GET /items`); a route whose target is
   not an integration answers 404, one whose integration is missing 500 [assumptions].
 - Integration timeouts and unreachable HTTP backends answer 503 `{"message":"Service
@@ -118,7 +121,11 @@ class ApiGatewayV2Provider(Provider):
     # --- Configuration changes: moto stores them, the cached snapshot is dropped --------
 
     def CreateRoute(self, params: dict, context: RequestContext) -> dict:
-        """moto creates the route; the listener serves it at once."""
+        """moto creates the route; the listener serves it at once. A key in use is a 409."""
+        key = params["RouteKey"]
+        routes = self._moto("GetRoutes", {"ApiId": params["ApiId"]}, context).get("Items", [])
+        if any(route["RouteKey"] == key for route in routes):  # moto would add a second one
+            raise ServiceError("ConflictException", f"Route with key {key} already exists.", 409)
         return self._changed("CreateRoute", params, context)
 
     def UpdateRoute(self, params: dict, context: RequestContext) -> dict:
@@ -143,6 +150,15 @@ class ApiGatewayV2Provider(Provider):
 
     def CreateStage(self, params: dict, context: RequestContext) -> dict:
         """moto creates the stage; it is served at once (with or without AutoDeploy)."""
+        try:  # moto would replace a stage of the same name
+            self._moto(
+                "GetStage", {"ApiId": params["ApiId"], "StageName": params["StageName"]}, context
+            )
+        except ServiceError as error:
+            if error.code != "NotFoundException":
+                raise
+        else:
+            raise ServiceError("ConflictException", "Stage already exists", 409)
         created = self._changed("CreateStage", params, context)
         self._note_stage(params["ApiId"], params["StageName"])
         return created

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from botocore.exceptions import ClientError
 from live_fixtures import ZipFunctions, raw_request
 from polling import wait_until
 
@@ -240,6 +241,18 @@ def test_unknown_route_and_unknown_stage_are_404_not_found(setup):
             ApiId=api["ApiId"], RouteKey="ANY /later", Target=f"integrations/{target}"
         )
         assert raw_request("PATCH", base + "/dev/later")[0] == 200
+        # A route key or a stage name in use: 409, and still one of each.
+        for call in (
+            lambda: apigw.create_route(ApiId=api["ApiId"], RouteKey="ANY /later"),
+            lambda: apigw.create_stage(ApiId=api["ApiId"], StageName="dev"),
+        ):
+            with pytest.raises(ClientError) as refused:
+                call()
+            assert refused.value.response["Error"]["Code"] == "ConflictException"
+            assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+        keys = [r["RouteKey"] for r in apigw.get_routes(ApiId=api["ApiId"])["Items"]]
+        assert sorted(keys) == ["ANY /later", "GET /items/{id}"]
+        assert [s["StageName"] for s in apigw.get_stages(ApiId=api["ApiId"])["Items"]] == ["dev"]
     finally:
         apigw.delete_api(ApiId=api["ApiId"])
     with pytest.raises(OSError):  # the listener is gone with its API
