@@ -81,6 +81,7 @@ Where the local cloud differs from AWS:
 from __future__ import annotations
 
 import base64
+import json
 import os
 import time
 from typing import Any
@@ -230,6 +231,31 @@ class LambdaProvider(Provider):
         if not params.get("Qualifier"):
             self.interfaces.release(context, params["FunctionName"])
         return result
+
+    def AddPermission(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
+        """Stored (REST APIs check it; HTTP APIs do not); a StatementId in use is a 409."""
+        sid = params["StatementId"]
+        if sid in self._statement_ids(params["FunctionName"], params.get("Qualifier"), context):
+            raise ServiceError(  # moto would add a second statement of that id
+                "ResourceConflictException",
+                f"The statement id ({sid}) provided already exists. Please provide a new "
+                "statement id, or remove the existing statement.",
+                409,
+            )
+        return self._moto("AddPermission", params, context)
+
+    def _statement_ids(
+        self, function: str, qualifier: str | None, context: RequestContext
+    ) -> set[str]:
+        """The Sids of the function's resource policy (none without a policy)."""
+        query = {"FunctionName": function, **({"Qualifier": qualifier} if qualifier else {})}
+        try:
+            policy = json.loads(self._moto("GetPolicy", query, context)["Policy"])
+        except ServiceError as error:
+            if error.code == "ResourceNotFoundException":  # no policy, or no function: moto
+                return set()  # answers AddPermission's own 404 then
+            raise
+        return {statement.get("Sid", "") for statement in policy.get("Statement", [])}
 
     def GetFunction(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
         """moto's function with its VpcConfig's real VPC id and a well-formed ResolvedImageUri."""

@@ -313,6 +313,26 @@ def test_invoke_needs_a_permission_for_the_methods_source_arn(setup):
     _allow(lab, setup["arn"]["denied"], api.source_arn("prod/GET/denied"))
     status, _, body, _ = raw_request("GET", setup["url"] + "/denied")  # no redeployment needed
     assert status == 200 and json.loads(body)["resource"] == "/denied"
+    # A statement id in use is refused (409), and the policy keeps one statement of it.
+    lam = lab.client("lambda")
+    statement = {
+        "FunctionName": setup["arn"]["denied"],
+        "StatementId": "granted-twice",
+        "Action": "lambda:InvokeFunction",
+        "Principal": "apigateway.amazonaws.com",
+        "SourceArn": api.source_arn("prod/GET/denied"),
+    }
+    lam.add_permission(**statement)
+    with pytest.raises(ClientError) as refused:
+        lam.add_permission(**statement)
+    error = refused.value.response
+    assert (error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]) == (
+        "ResourceConflictException",
+        409,
+    )
+    assert error["Error"]["Message"].startswith("The statement id (granted-twice) provided")
+    policy = json.loads(lam.get_policy(FunctionName=setup["arn"]["denied"])["Policy"])
+    assert [s["Sid"] for s in policy["Statement"]].count("granted-twice") == 1
 
 
 def test_only_what_was_deployed_is_served(setup):
