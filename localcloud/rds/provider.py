@@ -349,6 +349,21 @@ class RdsProvider(Provider):
         self._postgres.patch(instance)
         return result
 
+    def CreateDBSubnetGroup(
+        self, params: dict[str, Any], context: RequestContext
+    ) -> dict[str, Any]:
+        """Stored, no VPC placement enforced; a name in use is refused (moto replaced it)."""
+        name = params["DBSubnetGroupName"]
+        try:
+            self._moto("DescribeDBSubnetGroups", {"DBSubnetGroupName": name}, context)
+        except ServiceError as error:
+            if error.code != "DBSubnetGroupNotFoundFault":
+                raise
+            return self._moto("CreateDBSubnetGroup", params, context)
+        raise ServiceError(
+            "DBSubnetGroupAlreadyExists", f"The DB subnet group '{name}' already exists."
+        )
+
     # ----- the local cloud's lifecycle --------------------------------------------------
 
     def reset(self) -> None:

@@ -343,3 +343,21 @@ def _alive(pid: int | None) -> bool:
             return stat.read().split(") ")[-1][:1] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_subnet_group_name_in_use_is_refused(lab, rds):
+    subnets = [s["SubnetId"] for s in lab.client("ec2").describe_subnets()["Subnets"]][:2]
+    name = _unique("subnets")
+    rds.create_db_subnet_group(
+        DBSubnetGroupName=name, DBSubnetGroupDescription="first", SubnetIds=subnets
+    )
+    try:
+        again = {"DBSubnetGroupName": name, "DBSubnetGroupDescription": "second"}
+        assert _error(lambda: rds.create_db_subnet_group(**again, SubnetIds=subnets[:1])) == (
+            "DBSubnetGroupAlreadyExists",
+            400,
+        )
+        found = rds.describe_db_subnet_groups(DBSubnetGroupName=name)["DBSubnetGroups"]
+        assert [(g["DBSubnetGroupDescription"], len(g["Subnets"])) for g in found] == [("first", 2)]
+    finally:
+        rds.delete_db_subnet_group(DBSubnetGroupName=name)
