@@ -88,11 +88,26 @@ def compare_rows(
                     value_of(mine, field), value_of(theirs, field), higher_better
                 ),
                 "boto3 client alone": cell(floor[key], field, unit) if key in floor else "",
+                "server's share, local / other": _shares(mine, theirs, floor.get(key), unit),
                 "local target": judged["target"],
                 "met": met_text(judged["met"]),
             }
         )
     return rows
+
+
+def _shares(
+    mine: dict[str, Any], theirs: dict[str, Any], floor: dict[str, Any] | None, unit: str
+) -> str:
+    """For a latency: the time each server adds to the client's own ('0.24 / 0.62 ms, 2.6x')."""
+    if unit != "ms":
+        return ""
+    values = [value_of(r, "median_ms") for r in (mine, theirs, floor or {"error": ""})]
+    if None in values:
+        return ""
+    local, other = (value - values[2] for value in values[:2])
+    text = f"{local:.2f} / {other:.2f} ms"
+    return f"{text}, {other / local:.1f}x" if local > 0 and other > 0 else text
 
 
 def run_compare(url: str, sizes: Sizes | None = None) -> dict[str, Any]:

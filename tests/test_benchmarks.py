@@ -98,6 +98,11 @@ def test_the_client_floor_replays_the_recorded_answers_and_nothing_else(lab: hel
     compared = compare_rows(portable, {}, "other", callers=SMALL.callers, floor=floor)
     assert compared[0]["boto3 client alone"].endswith(" ms")  # warm invoke
     assert compared[1]["boto3 client alone"] == ""  # cold start: not replayed
+    assert compared[0]["server's share, local / other"] == ""  # the other did not run
+    other = {"dynamodb_get": {"median_ms": floor["dynamodb_get"]["median_ms"] + 0.75}}
+    shares = compare_rows(portable, other, "other", floor=floor)[4]
+    assert shares["figure"] == "DynamoDB GetItem p50"
+    assert shares["server's share, local / other"] == "0.25 / 0.75 ms, 3.0x"
 
 
 def test_ratios_read_from_the_local_clouds_side_and_targets_judge_the_right_way() -> None:
