@@ -26,6 +26,7 @@ from typing import Any
 from ..context import CloudContext
 from ..dynamodbstreams import DynamoDBStreamsProvider
 from ..dynamodbstreams.store import Item, Stream, StreamStore
+from ..protocols import ServiceError
 from ..registry import Provider, RequestContext
 
 _ITEM_OPERATIONS = frozenset(
@@ -80,10 +81,15 @@ class DynamoDBProvider(Provider):
     def UpdateTable(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
         """A stream turned on opens; one turned off stops taking records."""
         before = self._table(params["TableName"], context).stream
+        spec = params.get("StreamSpecification")
+        if spec is not None and spec.get("StreamEnabled") and before is not None:
+            raise ServiceError(  # moto: ResourceInUseException "Cannot enable stream"
+                "ValidationException",
+                f"Table already has an enabled stream: TableName: {params['TableName']}",
+            )
         answer = self._moto("UpdateTable", params, context)
         self._forget(params["TableName"], context)
         self._drop_moto_stream(params["TableName"], context)
-        spec = params.get("StreamSpecification")
         if spec is not None and not spec.get("StreamEnabled") and before is not None:
             self.store.disable(before.arn)
         self._open_stream(answer["TableDescription"], context)

@@ -199,6 +199,16 @@ def test_update_table_turns_the_stream_on_and_off(module_lab):
             StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"},
         )["TableDescription"]["LatestStreamArn"]
         ddb.put_item(TableName=name, Item={"pk": {"S": "streamed"}})
+        with pytest.raises(ClientError) as again:  # on already: refused, the stream unchanged
+            ddb.update_table(
+                TableName=name,
+                StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+            )
+        assert again.value.response["Error"] == {
+            "Code": "ValidationException",
+            "Message": f"Table already has an enabled stream: TableName: {name}",
+        }
+        assert ddb.describe_table(TableName=name)["Table"]["LatestStreamArn"] == arn
         ddb.update_table(TableName=name, StreamSpecification={"StreamEnabled": False})
         ddb.put_item(TableName=name, Item={"pk": {"S": "after"}})
         keys = [r["dynamodb"]["Keys"]["pk"]["S"] for r in _records(module_lab, arn)]
