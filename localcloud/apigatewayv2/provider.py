@@ -110,7 +110,8 @@ class ApiGatewayV2Provider(Provider):
         return self._changed("UpdateApi", params, context)
 
     def DeleteApi(self, params: dict, context: RequestContext) -> dict:
-        """moto deletes the API; its listener stops."""
+        """moto deletes the API; its listener stops. An unknown API is a 404, as on AWS."""
+        self._moto("GetApi", {"ApiId": params["ApiId"]}, context)  # moto's DeleteApi would pass
         result = self._moto("DeleteApi", params, context)
         with self._lock:
             self._deployments.pop(params["ApiId"], None)

@@ -257,6 +257,9 @@ def test_unknown_route_and_unknown_stage_are_404_not_found(setup):
         apigw.delete_api(ApiId=api["ApiId"])
     with pytest.raises(OSError):  # the listener is gone with its API
         raw_request("GET", base + "/dev/items/1")
+    with pytest.raises(ClientError) as gone:
+        apigw.delete_api(ApiId=api["ApiId"])
+    assert gone.value.response["Error"]["Code"] == "NotFoundException"
 
 
 def test_unreachable_backend_is_503(setup):
