@@ -5,7 +5,8 @@ line, headers, body). A server in a process of its own then reads every request 
 recorded answer back, so the client does all it does for a real call (serialise, sign, send,
 read, parse, check the answer) while the server does next to nothing. A figure minus this
 floor is the time the local cloud added to it; the invoke rate against the replay is the most
-this client process can drive against any server on this machine.
+this client process can drive against any server on this machine. The time added is measured
+in alternating rounds of real and replayed calls (`_paired`), so it holds on a busy machine.
 
 Run as `python -m benchmarks.client_floor`, this module is that server: it reads the answers
 as JSON on stdin, prints its port, and exits when its stdin closes.
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .timing import timings
+from .timing import samples, summary
 from .workload import (
     ECHO,
     TRUST,
@@ -49,6 +50,7 @@ NOT_RECORDED = (
     b"Content-Length: 12\r\n\r\nnot recorded"
 )
 MAX_BODY = 1024 * 1024
+PAIRED_ROUNDS = 6  # real and replayed calls alternate in rounds (see _paired)
 
 
 def record(client: Any, call: Callable[[], Any]) -> dict[str, bytes]:
@@ -144,8 +146,11 @@ def measure(endpoint: Endpoint, sizes: Sizes) -> dict[str, Any]:
             replayed = Endpoint("replay", endpoint.session, url)
             results: dict[str, Any] = {}
             for key, (service, call) in calls.items():
-                client = replayed.client(service)
-                results[key] = timings(lambda: call(client), sizes.latency_calls)  # noqa: B023
+                results[key] = _paired(
+                    lambda: call(endpoint.client(service)),  # noqa: B023
+                    lambda: call(replayed.client(service)),  # noqa: B023
+                    sizes.latency_calls,
+                )
             results["lambda_rate_echo"] = invoke_rate(replayed, function, sizes)
         return results
     finally:
@@ -155,6 +160,27 @@ def measure(endpoint: Endpoint, sizes: Sizes) -> dict[str, Any]:
             endpoint.client("iam").delete_role(RoleName=role)
         with contextlib.suppress(Exception):
             ddb.delete_table(TableName=table)
+
+
+def _paired(real: Callable[[], Any], replayed: Callable[[], Any], calls: int) -> dict[str, Any]:
+    """The replay's timings and the time the endpoint adds, from rounds taken in turn.
+
+    Alternating rounds of real and replayed calls see the machine in the same state, so a
+    slow minute of a shared machine moves both and not their difference.
+    """
+    real_ms: list[float] = []
+    replay_ms: list[float] = []
+    for turn in range(PAIRED_ROUNDS):
+        size = calls // PAIRED_ROUNDS + (turn < calls % PAIRED_ROUNDS)  # `calls` in all
+        real_ms += samples(real, size, warmup=2)
+        replay_ms += samples(replayed, size, warmup=2)
+    figure = summary(replay_ms)
+    alongside = summary(real_ms)["median_ms"]
+    return {
+        **figure,
+        "paired_median_ms": alongside,
+        "added_ms": round(alongside - figure["median_ms"], 3),
+    }
 
 
 def _answer_each(connection: socket.socket, answers: dict[str, bytes]) -> None:

@@ -109,7 +109,7 @@ def build(results: dict[str, Any]) -> Rows:
         "lambda_rate_printing",
     )
     if "client_floor" in results:
-        _client_floor(out, portable, results["client_floor"])
+        _client_floor(out, results["client_floor"])
     data_api = results["data_api"]
     out.latency("data api INSERT (boto3 round trip)", data_api["data api INSERT"])
     out.latency(
@@ -133,7 +133,7 @@ def build(results: dict[str, Any]) -> Rows:
     return out
 
 
-def _client_floor(out: Rows, portable: dict[str, Any], floor: dict[str, Any]) -> None:
+def _client_floor(out: Rows, floor: dict[str, Any]) -> None:
     """The same calls answered by a replay (client_floor.py), and what the local cloud adds."""
     if "error" in floor:
         out.add("boto3 client alone (answers replayed)", f"error: {floor['error']}")
@@ -144,13 +144,13 @@ def _client_floor(out: Rows, portable: dict[str, Any], floor: dict[str, Any]) ->
         ("lambda_warm", "lambda warm invoke"),
     ):
         out.latency(f"{what}: boto3 client alone (answer replayed)", floor[key])
-        if "error" not in portable[key]:
-            added = portable[key]["median_ms"] - floor[key]["median_ms"]
-            out.add(
-                f"{what}: time the local cloud adds (p50 minus client alone)",
-                f"{added:.3f} ms",
-                value=round(added, 3),
-            )
+        added = floor[key]["added_ms"]
+        out.add(
+            f"{what}: time the local cloud adds (p50 of real minus replayed calls, in turn)",
+            f"{added:.3f} ms",
+            f"real calls alongside: {floor[key]['paired_median_ms']:.3f} ms",
+            value=added,
+        )
     rate = floor["lambda_rate_echo"]
     rounds = " / ".join(f"{r:.0f}" for r in rate["rounds"])
     out.add(

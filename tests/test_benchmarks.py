@@ -91,10 +91,15 @@ def test_the_client_floor_replays_the_recorded_answers_and_nothing_else(lab: hel
         k: {"median_ms": floor[k]["median_ms"] + 0.25, "p99_ms": 9.0, "n": 20}
         for k in ("dynamodb_get", "dynamodb_put", "lambda_warm")
     }
+    for key in ("dynamodb_get", "dynamodb_put", "lambda_warm"):
+        paired = floor[key]["paired_median_ms"] - floor[key]["median_ms"]
+        assert abs(floor[key]["added_ms"] - paired) < 0.002  # real calls taken in turn
     table = Rows()
-    _client_floor(table, portable, floor)
+    _client_floor(table, floor)
     added = [r for r in table.rows if "time the local cloud adds" in r["benchmark"]]
-    assert [r["median"] for r in added] == ["0.250 ms"] * 3
+    assert [r["median"] for r in added] == [
+        f"{floor[k]['added_ms']:.3f} ms" for k in ("dynamodb_get", "dynamodb_put", "lambda_warm")
+    ]
     compared = compare_rows(portable, {}, "other", callers=SMALL.callers, floor=floor)
     assert compared[0]["boto3 client alone"].endswith(" ms")  # warm invoke
     assert compared[1]["boto3 client alone"] == ""  # cold start: not replayed
