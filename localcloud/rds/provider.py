@@ -237,7 +237,12 @@ class RdsProvider(Provider):
         """Password, secret, scaling and name changes also reach the cluster's server."""
         with self._lock:
             record = self._find(context.region, context.account_id, params["DBClusterIdentifier"])
-        if record is None:
+        if record is None:  # moto fails with a KeyError (500) on an unknown cluster: 404 first
+            self._moto(
+                "DescribeDBClusters",
+                {"DBClusterIdentifier": params["DBClusterIdentifier"]},
+                context,
+            )
             return self._moto("ModifyDBCluster", params, context)
         self._lifecycles.check_cluster_available(context, record.identifier)
         forwarded, password, manage = password_change(record, params)

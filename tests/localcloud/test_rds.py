@@ -345,6 +345,11 @@ def _alive(pid: int | None) -> bool:
         return False
 
 
+def test_modifying_an_unknown_cluster_is_db_cluster_not_found(rds):
+    modify = {"DBClusterIdentifier": _unique("nope"), "ApplyImmediately": True}
+    assert _error(lambda: rds.modify_db_cluster(**modify)) == ("DBClusterNotFoundFault", 404)
+
+
 def test_a_subnet_group_name_in_use_is_refused(lab, rds):
     subnets = [s["SubnetId"] for s in lab.client("ec2").describe_subnets()["Subnets"]][:2]
     name = _unique("subnets")
