@@ -24,6 +24,8 @@ Where the local cloud differs from AWS:
   recorded but there are no frozen snapshots of older deployments. Under the AWS timing
   profile (`localcloud/timing.py`) a new stage answers 404 for its first seconds, as a
   stage just deployed on AWS can.
+- UpdateStage replaces each setting it is given and keeps the others; a StageVariables map
+  given replaces the stage's whole map [unconfirmed: AWS may merge it].
 - A CreateRoute whose RouteKey the API already has, or a CreateStage of an existing stage
   name, is a 409 ConflictException (moto adds or replaces); the route message's wording is
   [unconfirmed].
@@ -65,6 +67,7 @@ from ..registry import Provider, RequestContext
 from . import events, routing
 from .gateway import LIMITS, Gateway, Snapshot
 from .listeners import ApiListeners, ConfigCache, StageClock
+from .stages import update_stage
 
 log = logging.getLogger("localcloud.apigatewayv2")
 
@@ -170,8 +173,13 @@ class ApiGatewayV2Provider(Provider):
             self._snapshots.invalidate(api_id)
 
     def UpdateStage(self, params: dict, context: RequestContext) -> dict:
-        """moto updates the stage (e.g. its stage variables)."""
-        return self._changed("UpdateStage", params, context)
+        """The settings given replace the stage's, the others stay (moto lacks UpdateStage)."""
+        where = {"ApiId": params["ApiId"], "StageName": params["StageName"]}
+        self._moto("GetStage", where, context)  # NotFoundException for an unknown API or stage
+        with self.cloud.moto.backend("apigatewayv2", context.account_id, context.region) as moto:
+            update_stage(moto.get_stage(params["ApiId"], params["StageName"]), params)
+        self._snapshots.invalidate(params["ApiId"])
+        return self._moto("GetStage", where, context)
 
     def DeleteStage(self, params: dict, context: RequestContext) -> dict:
         """moto deletes the stage; its requests fall to `$default` or 404."""

@@ -45,6 +45,10 @@ def _backend(service: str, account: str, region: str) -> Any:
         from moto.dynamodb.models import dynamodb_backends
 
         return dynamodb_backends[account][region]
+    if service == "apigatewayv2":
+        from moto.apigatewayv2.models import apigatewayv2_backends
+
+        return apigatewayv2_backends[account][region]
     if service == "lambda":  # the no-Docker backend that app.py configures
         from moto.awslambda.utils import get_backend
 

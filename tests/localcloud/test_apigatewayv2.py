@@ -153,6 +153,28 @@ def test_named_stage_prefix_selects_the_stage_and_stays_in_raw_path(setup):
     assert event["rawPath"] == "/prod/items/7" and event["pathParameters"] == {"id": "7"}
     assert event["stageVariables"] == {"colour": "teal"}
 
+    # UpdateStage changes what it is given and keeps the rest; requests see it at once.
+    apigw, api_id = setup["lab"].client("apigatewayv2"), setup["api"]["ApiId"]
+    try:
+        updated = apigw.update_stage(
+            ApiId=api_id,
+            StageName="prod",
+            StageVariables={"colour": "amber"},
+            Description="now amber",
+        )
+        assert (updated["StageVariables"], updated["Description"]) == (
+            {"colour": "amber"},
+            "now amber",
+        )
+        assert apigw.get_stage(ApiId=api_id, StageName="prod")["Description"] == "now amber"
+        event = json.loads(raw_request("GET", f"{url}/items/7")[2])
+        assert event["stageVariables"] == {"colour": "amber"}
+        with pytest.raises(ClientError) as missing:
+            apigw.update_stage(ApiId=api_id, StageName="nope", Description="x")
+        assert missing.value.response["Error"]["Code"] == "NotFoundException"
+    finally:
+        apigw.update_stage(ApiId=api_id, StageName="prod", StageVariables={"colour": "teal"})
+
 
 def test_post_body_passes_through_and_binary_bodies_are_base64(setup):
     text = json.dumps({"name": "Ada"}).encode()
