@@ -20,8 +20,9 @@ SERVICES = [
             "RevokeSecurityGroupIngress": "",
             "DescribeNetworkInterfaces": "a load balancer gets no network interfaces locally; "
             "a VPC function gets some under the AWS timing profile only",
-            "DeleteSecurityGroup": "DependencyViolation only while a VPC function's interfaces "
-            "use it (AWS timing profile), not for rules or other interfaces",
+            "DeleteSecurityGroup": "DependencyViolation while a network interface (an ECS "
+            "task's; a VPC function's under the AWS timing profile) or another group's rule "
+            "uses it",
         },
     ),
     Service(
