@@ -24,6 +24,10 @@ from .errors import EdgeError, error_response, respond
 log = logging.getLogger("localcloud.edge")
 
 CONTROL_PREFIX = "/_localcloud/"
+_UNIMPLEMENTED = (
+    "This operation is not available on the local cloud: docs/coverage.md lists the "
+    "operations it serves."
+)
 
 ControlHandler = Callable[[str, bytes], tuple[int, Any]]
 # (call name, method, headers) -> a refusal (status, JSON payload), or None to let it through
@@ -84,18 +88,28 @@ class Edge:
         environ["wsgi.input"] = io.BytesIO(body)
         environ["wsgi.input_terminated"] = True  # moto reads the body read above to its end
         started: list[Any] = []
+        missing = False  # moto has no handler, or its handler says it is not implemented
         try:
             result = self.moto.serve(environ, lambda *args: started.extend(args[:2]))
+        except NotImplementedError:
+            result, missing = None, True
         except Exception:  # a moto bug must still answer like AWS does, not with an HTML page
             path = _raw_path(environ)
             log.error("moto failed on %s %s:\n%s", signing_name, path, traceback.format_exc())
             result = None
         status = int(started[0].split()[0]) if result is not None and started else 500
         # moto's 4xx are AWS's errors; its 5xx and its HTML pages (unknown actions) are not.
-        if status >= 500 or (status >= 400 and "text/html" in _content_type(started)):
-            refusal = protocols.diagnose(
-                protocols.service_names_for(signing_name), _aws_request(environ, body)
+        missing = missing or (status >= 400 and "text/html" in _content_type(started))
+        if status >= 500 or missing:
+            services, request = (
+                protocols.service_names_for(signing_name),
+                _aws_request(environ, body),
             )
+            refusal = protocols.diagnose(services, request)
+            if refusal is None and missing:  # a valid call that nothing here serves
+                refusal = protocols.unimplemented(services, request) or error_response(
+                    environ, signing_name, EdgeError(501, "NotImplemented", _UNIMPLEMENTED)
+                )
             if refusal is not None:
                 return respond(start_response, *refusal)
         if result is None:

@@ -15,7 +15,7 @@ with the ``awsQueryCompatible`` trait get an ``x-amzn-query-error`` header on er
 botocore reports the query-style error code (``InvalidParameterValue``) on every protocol.
 """
 
-from .diagnosis import diagnose
+from .diagnosis import diagnose, unimplemented
 from .parsing import parse_request
 from .request import AwsRequest, CIHeaders, ServiceError
 from .routing import (
@@ -49,6 +49,7 @@ __all__ = [
     "check_constraints",
     "credential_scope",
     "diagnose",
+    "unimplemented",
     "identify_operation",
     "known_regions",
     "parse_request",

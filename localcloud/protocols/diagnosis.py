@@ -5,7 +5,8 @@ AWS error), so the path of well-formed calls pays nothing. Unknown operations ge
 AWS documents for each protocol: `InvalidAction` for query APIs
 (https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/CommonErrors.html) and
 `UnknownOperationException` for JSON APIs. A REST path no route matches is left to the
-service's own answer.
+service's own answer. A request the model accepts but moto has no handler for (it answers an
+HTML page) gets `unimplemented`'s 501 naming the operation, in the service's own format.
 """
 
 from __future__ import annotations
@@ -59,3 +60,20 @@ def _protocol_of(request: AwsRequest, supported: Sequence[str]) -> str:
     if QUERY in supported:
         return QUERY
     return supported[0]
+
+
+def unimplemented(service_names: Sequence[str], request: AwsRequest) -> Response | None:
+    """A 501 naming the operation, for a valid request that nothing here serves (or None)."""
+    for name in service_names:
+        identified = identify_operation(name, request)
+        if identified is not None:
+            operation, protocol = identified
+            error = ServiceError(
+                "NotImplemented",
+                f"{operation.name} is not available on the local cloud: docs/coverage.md "
+                "lists the operations it serves.",
+                501,
+                sender_fault=False,
+            )
+            return serialize_error(operation.service_model, protocol, error)
+    return None

@@ -24,7 +24,13 @@ class FakeMoto:
         self.targets: list[str] = []
 
     def serve(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        self.targets.append(environ.get("HTTP_X_AMZ_TARGET", environ["PATH_INFO"]))
+        target = environ.get("HTTP_X_AMZ_TARGET", environ["PATH_INFO"])
+        self.targets.append(target)
+        if target.endswith(".DescribeLimits"):  # as moto's handler for an unfinished action
+            raise NotImplementedError("The describe_limits action has not been implemented")
+        if target.endswith(".DescribeEndpoints"):  # as moto's app for an action it lacks
+            start_response("404 NOT FOUND", [("Content-Type", "text/html; charset=utf-8")])
+            return [b"<!doctype html><title>404 Not Found</title>"]
         start_response("200 OK", [("Content-Type", "application/x-amz-json-1.0")])
         return [b"{}"]
 
@@ -115,3 +121,17 @@ def test_control_paths_go_to_the_control_handler(edge_client):
     with urllib.request.urlopen(f"{client.meta.endpoint_url}/_localcloud/health") as response:
         assert json.loads(response.read()) == {"status": "ok"}
     assert control_calls == ["health"] and moto.targets == []
+
+
+def test_a_valid_call_that_moto_lacks_is_a_501_naming_it(edge_client):
+    client, _, _ = edge_client
+    for call, name in (
+        (client.describe_limits, "DescribeLimits"),
+        (client.describe_endpoints, "DescribeEndpoints"),
+    ):
+        with pytest.raises(Exception) as raised:
+            call()
+        error = raised.value.response
+        assert error["ResponseMetadata"]["HTTPStatusCode"] == 501
+        assert error["Error"]["Code"] == "NotImplemented"
+        assert error["Error"]["Message"].startswith(f"{name} is not available on the local cloud")
