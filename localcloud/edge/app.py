@@ -99,8 +99,9 @@ class Edge:
             result = None
         status = int(started[0].split()[0]) if result is not None and started else 500
         # moto's 4xx are AWS's errors; its 5xx and its HTML pages (unknown actions) are not.
-        missing = missing or (status >= 400 and "text/html" in _content_type(started))
-        if status >= 500 or missing:
+        html = status >= 400 and "text/html" in _content_type(started)
+        missing = missing or (html and _no_route_page(result))
+        if status >= 500 or html:
             services, request = (
                 protocols.service_names_for(signing_name),
                 _aws_request(environ, body),
@@ -228,6 +229,16 @@ def _aws_request(environ: dict[str, Any], body: bytes) -> protocols.AwsRequest:
         headers=EnvironHeaders(environ),
         body=body,
     )
+
+
+def _no_route_page(result: list[bytes] | None) -> bool:
+    """Whether moto answered with its web framework's 404 page: no handler for the request.
+
+    Not every HTML answer is one: moto's S3 answers a HEAD of a missing bucket 404 text/html
+    with an empty body, which is S3's own answer.
+    """
+    body = b"".join(result or [])
+    return body.lstrip().lower().startswith(b"<!doctype html>") and b"404 Not Found" in body
 
 
 def _content_type(started: list[Any]) -> str:

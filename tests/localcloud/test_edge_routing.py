@@ -30,7 +30,7 @@ class FakeMoto:
             raise NotImplementedError("The describe_limits action has not been implemented")
         if target.endswith(".DescribeEndpoints"):  # as moto's app for an action it lacks
             start_response("404 NOT FOUND", [("Content-Type", "text/html; charset=utf-8")])
-            return [b"<!doctype html><title>404 Not Found</title>"]
+            return [b"<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>"]
         start_response("200 OK", [("Content-Type", "application/x-amz-json-1.0")])
         return [b"{}"]
 
