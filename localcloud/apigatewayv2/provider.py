@@ -62,7 +62,7 @@ from typing import Any
 
 from ..context import CloudContext
 from ..http.upstream import UpstreamPool
-from ..protocols import ServiceError
+from ..protocols import ServiceError, unless_missing
 from ..registry import Provider, RequestContext
 from . import events, routing
 from .gateway import LIMITS, Gateway, Snapshot
@@ -154,15 +154,9 @@ class ApiGatewayV2Provider(Provider):
 
     def CreateStage(self, params: dict, context: RequestContext) -> dict:
         """moto creates the stage; it is served at once (with or without AutoDeploy)."""
-        try:  # moto would replace a stage of the same name
-            self._moto(
-                "GetStage", {"ApiId": params["ApiId"], "StageName": params["StageName"]}, context
-            )
-        except ServiceError as error:
-            if error.code != "NotFoundException":
-                raise
-        else:
-            raise ServiceError("ConflictException", "Stage already exists", 409)
+        where = {"ApiId": params["ApiId"], "StageName": params["StageName"]}
+        if unless_missing(lambda: self._moto("GetStage", where, context), "NotFoundException"):
+            raise ServiceError("ConflictException", "Stage already exists", 409)  # moto replaces
         created = self._changed("CreateStage", params, context)
         self._note_stage(params["ApiId"], params["StageName"])
         return created

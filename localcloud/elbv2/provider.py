@@ -60,7 +60,7 @@ from collections import Counter
 from typing import Any
 
 from ..context import CloudContext
-from ..protocols import ServiceError
+from ..protocols import unless_missing
 from ..registry import Provider, RequestContext
 from ..timing import Lifecycle
 from .dataplane import DataPlane
@@ -130,12 +130,8 @@ class ElbV2Provider(Provider):
 
     def _find(self, operation: str, params: dict, context: RequestContext) -> dict | None:
         """The one resource a Describe call by name finds, or None when there is none."""
-        try:
-            result = self._moto(operation, params, context)
-        except ServiceError as error:
-            if error.code in ("LoadBalancerNotFound", "TargetGroupNotFound"):
-                return None
-            raise
+        missing = ("LoadBalancerNotFound", "TargetGroupNotFound")
+        result = unless_missing(lambda: self._moto(operation, params, context), *missing) or {}
         found = result.get("LoadBalancers") or result.get("TargetGroups") or []
         return found[0] if found else None
 

@@ -88,7 +88,7 @@ from typing import Any
 
 from ..context import CloudContext
 from ..iam.propagation import role_propagated
-from ..protocols import ServiceError
+from ..protocols import ServiceError, unless_missing
 from ..registry import Provider, RequestContext
 from . import vpc
 from .event_queue import EventQueue
@@ -249,12 +249,11 @@ class LambdaProvider(Provider):
     ) -> set[str]:
         """The Sids of the function's resource policy (none without a policy)."""
         query = {"FunctionName": function, **({"Qualifier": qualifier} if qualifier else {})}
-        try:
-            policy = json.loads(self._moto("GetPolicy", query, context)["Policy"])
-        except ServiceError as error:
-            if error.code == "ResourceNotFoundException":  # no policy, or no function: moto
-                return set()  # answers AddPermission's own 404 then
-            raise
+        # No policy, or no function (AddPermission then answers moto's own 404): no Sids.
+        found = unless_missing(
+            lambda: self._moto("GetPolicy", query, context), "ResourceNotFoundException"
+        )
+        policy = json.loads(found["Policy"]) if found else {}
         return {statement.get("Sid", "") for statement in policy.get("Statement", [])}
 
     def GetFunction(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:

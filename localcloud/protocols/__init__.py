@@ -17,7 +17,7 @@ botocore reports the query-style error code (``InvalidParameterValue``) on every
 
 from .diagnosis import diagnose, unimplemented
 from .parsing import parse_request
-from .request import AwsRequest, CIHeaders, ServiceError
+from .request import AwsRequest, CIHeaders, ServiceError, unless_missing
 from .routing import (
     CBOR,
     JSON,
@@ -45,6 +45,7 @@ __all__ = [
     "CIHeaders",
     "CredentialScope",
     "ServiceError",
+    "unless_missing",
     "as_datetime",
     "check_constraints",
     "credential_scope",

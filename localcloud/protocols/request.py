@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import gzip
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TypeVar
 from urllib.parse import parse_qs, urlsplit
+
+T = TypeVar("T")
 
 
 class CIHeaders(Mapping[str, str]):
@@ -95,3 +98,16 @@ class ServiceError(Exception):
         self.status = status
         self.sender_fault = sender_fault
         self.fields = fields or {}  # extra members of JSON error bodies, e.g. Lambda's Reason
+
+
+def unless_missing(call: Callable[[], T], *missing: str) -> T | None:
+    """`call()`'s answer, or None when it fails with one of the `missing` error codes.
+
+    How a provider asks moto whether something exists before an operation moto gets wrong.
+    """
+    try:
+        return call()
+    except ServiceError as error:
+        if error.code in missing:
+            return None
+        raise

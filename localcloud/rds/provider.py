@@ -98,7 +98,7 @@ import uuid
 from typing import Any
 
 from ..context import CloudContext
-from ..protocols import ServiceError
+from ..protocols import ServiceError, unless_missing
 from ..registry import Provider, RequestContext
 from . import engine_versions
 from .capacity import CapacityMonitor
@@ -359,15 +359,15 @@ class RdsProvider(Provider):
     ) -> dict[str, Any]:
         """Stored, no VPC placement enforced; a name in use is refused (moto replaced it)."""
         name = params["DBSubnetGroupName"]
-        try:
-            self._moto("DescribeDBSubnetGroups", {"DBSubnetGroupName": name}, context)
-        except ServiceError as error:
-            if error.code != "DBSubnetGroupNotFoundFault":
-                raise
-            return self._moto("CreateDBSubnetGroup", params, context)
-        raise ServiceError(
-            "DBSubnetGroupAlreadyExists", f"The DB subnet group '{name}' already exists."
-        )
+        query = {"DBSubnetGroupName": name}
+        if unless_missing(
+            lambda: self._moto("DescribeDBSubnetGroups", query, context),
+            "DBSubnetGroupNotFoundFault",
+        ):
+            raise ServiceError(
+                "DBSubnetGroupAlreadyExists", f"The DB subnet group '{name}' already exists."
+            )
+        return self._moto("CreateDBSubnetGroup", params, context)
 
     # ----- the local cloud's lifecycle --------------------------------------------------
 
@@ -440,13 +440,11 @@ class RdsProvider(Provider):
 
     def _check_new_cluster(self, identifier: str, context: RequestContext) -> None:
         """DBClusterAlreadyExistsFault for an identifier in use (moto would replace the cluster)."""
-        try:
-            self._moto("DescribeDBClusters", {"DBClusterIdentifier": identifier}, context)
-        except ServiceError as error:
-            if error.code == "DBClusterNotFoundFault":
-                return
-            raise
-        raise ServiceError("DBClusterAlreadyExistsFault", "DB Cluster already exists")
+        query = {"DBClusterIdentifier": identifier}
+        if unless_missing(
+            lambda: self._moto("DescribeDBClusters", query, context), "DBClusterNotFoundFault"
+        ):
+            raise ServiceError("DBClusterAlreadyExistsFault", "DB Cluster already exists")
 
     def _abandon(self, record: ClusterRecord, context: RequestContext) -> None:
         """Undo a CreateDBCluster whose server did not start."""
