@@ -46,27 +46,18 @@ def same_load_balancer(params: dict[str, Any], existing: dict[str, Any]) -> bool
     groups = params.get("SecurityGroups")
     if groups is not None and set(groups) != set(existing.get("SecurityGroups") or []):
         return False
-    return all(
-        params[key] == existing.get(key)
-        for key in ("Scheme", "Type", "IpAddressType")
-        if params.get(key) is not None
-    )
+    return _given_match(params, existing, ("Scheme", "Type", "IpAddressType"))
 
 
 def same_target_group(params: dict[str, Any], existing: dict[str, Any]) -> bool:
     """Whether CreateTargetGroup's settings match the target group of that name."""
-    return all(
-        _text(params[key]) == _text(existing.get(key))
-        for key in TARGET_GROUP_SETTINGS
-        if params.get(key) is not None
-    )
+    return _given_match(params, existing, TARGET_GROUP_SETTINGS)
 
 
 def same_listener(params: dict[str, Any], existing: dict[str, Any]) -> bool:
     """Whether CreateListener's settings match the listener on that port."""
-    for key in ("Protocol", "SslPolicy"):
-        if params.get(key) is not None and params[key] != existing.get(key):
-            return False
+    if not _given_match(params, existing, ("Protocol", "SslPolicy")):
+        return False
     certificates = params.get("Certificates")
     if certificates is not None and _arns(certificates) != _arns(existing.get("Certificates")):
         return False
@@ -95,6 +86,15 @@ def duplicate_listener(load_balancer_arn: str) -> ServiceError:
     return ServiceError(
         "DuplicateListener",
         f"A listener already exists on this port for this load balancer '{load_balancer_arn}'",
+    )
+
+
+def _given_match(params: dict[str, Any], existing: dict[str, Any], keys: tuple[str, ...]) -> bool:
+    """Whether each of `keys` that the request gives has the existing resource's value."""
+    return all(
+        _text(params[key]) == _text(existing.get(key))
+        for key in keys
+        if params.get(key) is not None
     )
 
 
