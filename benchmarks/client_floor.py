@@ -3,10 +3,10 @@
 Each call is made once against the local cloud and its answer recorded byte for byte (status
 line, headers, body). A server in a process of its own then reads every request and sends the
 recorded answer back, so the client does all it does for a real call (serialise, sign, send,
-read, parse, check the answer) while the server does next to nothing. A figure minus this
-floor is the time the local cloud added to it; the invoke rate against the replay is the most
-this client process can drive against any server on this machine. The time added is measured
-in alternating rounds of real and replayed calls (`_paired`), so it holds on a busy machine.
+read, parse, check the answer) while the server does next to nothing. The time the local
+cloud adds is the difference of real and replayed calls taken in alternating rounds
+(`_paired`), so a busy minute of the machine moves both; the invoke rate against the replay is
+the most this client process can drive against any server on this machine.
 
 Run as `python -m benchmarks.client_floor`, this module is that server: it reads the answers
 as JSON on stdin, prints its port, and exits when its stdin closes.

@@ -99,7 +99,11 @@ def compare_rows(
 def _shares(
     mine: dict[str, Any], theirs: dict[str, Any], floor: dict[str, Any] | None, unit: str
 ) -> str:
-    """For a latency: the time each server adds to the client's own ('0.24 / 0.62 ms, 2.6x')."""
+    """For a latency: the time each server adds to the client's own ('0.24 / 0.62 ms, 2.6x').
+
+    Both subtract the same floor, measured after both endpoints' figures (not in turn with
+    them, as `make bench` does for the local cloud alone), so a slow minute shows here.
+    """
     if unit != "ms":
         return ""
     values = [value_of(r, "median_ms") for r in (mine, theirs, floor or {"error": ""})]
