@@ -102,10 +102,8 @@ class Edge:
         html = status >= 400 and "text/html" in _content_type(started)
         missing = missing or (html and _no_route_page(result))
         if status >= 500 or html:
-            services, request = (
-                protocols.service_names_for(signing_name),
-                _aws_request(environ, body),
-            )
+            services = protocols.service_names_for(signing_name)
+            request = _aws_request(environ, body)
             refusal = protocols.diagnose(services, request)
             if refusal is None and missing:  # a valid call that nothing here serves
                 refusal = protocols.unimplemented(services, request) or error_response(
