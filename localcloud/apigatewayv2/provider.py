@@ -153,7 +153,7 @@ class ApiGatewayV2Provider(Provider):
         return self._changed("DeleteIntegration", params, context)
 
     def CreateStage(self, params: dict, context: RequestContext) -> dict:
-        """moto creates the stage; it is served at once (with or without AutoDeploy)."""
+        """moto creates the stage, served at once (AutoDeploy or not); a name in use is a 409."""
         where = {"ApiId": params["ApiId"], "StageName": params["StageName"]}
         if unless_missing(lambda: self._moto("GetStage", where, context), "NotFoundException"):
             raise ServiceError("ConflictException", "Stage already exists", 409)  # moto replaces
